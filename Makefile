@@ -1,0 +1,63 @@
+# gokcl's two commands: `make demo` and `make test`. Nothing is installed by
+# hand: Go tools run through `go run` at pinned versions, and the test servers
+# are installed by `npm ci` into test/localstack/node_modules.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := test
+
+GO          ?= go
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+BENCHSTAT   := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
+EMULATORS   := test/localstack/emulators.sh
+BENCHCOUNT  ?= 6
+
+.PHONY: test check fmt-check vet staticcheck unit integration emulators-up emulators-down bench demo
+
+## test: everything CI runs: format, vet, staticcheck, unit tests, integration tests.
+test: check unit integration
+
+check: fmt-check vet staticcheck integration-names
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go') $$(git ls-files --others --exclude-standard '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+	$(GO) vet -tags integration ./...
+
+staticcheck:
+	$(GO) run $(STATICCHECK) ./...
+	$(GO) run $(STATICCHECK) -tags integration ./...
+
+# Integration tests are selected by name (-run '^TestIntegration'), so a test
+# in an integration file under another name would silently never run: refuse it.
+integration-names:
+	@bad=$$(grep -HnE '^func Test[A-Z]' $$(grep -rl --include='*_test.go' '^//go:build integration' .) \
+		| grep -vE ':func TestIntegration|:func TestMain\(' || true); \
+	if [ -n "$$bad" ]; then echo "integration tests must be named TestIntegration*:"; echo "$$bad"; exit 1; fi
+
+unit:
+	$(GO) test -race -count=1 ./...
+
+# Starts the emulators, runs every integration test, and stops the emulators
+# whatever happens.
+integration:
+	@trap '$(EMULATORS) stop' EXIT; \
+	$(EMULATORS) start; \
+	eval "$$($(EMULATORS) env)"; \
+	$(GO) test -race -count=1 -tags integration -run '^TestIntegration' -timeout 15m ./...
+
+emulators-up:
+	@$(EMULATORS) start
+	@echo 'now run: eval "$$($(EMULATORS) env)"'
+
+emulators-down:
+	@$(EMULATORS) stop
+
+## bench: the benchmarks, in benchstat's input format (bench.txt) and summarised.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./... | tee bench.txt
+	@if [ -f bench/go.mod ]; then (cd bench && $(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./...) | tee -a bench.txt; fi
+	$(GO) run $(BENCHSTAT) bench.txt
