@@ -38,8 +38,12 @@ integration-names:
 		| grep -vE ':func TestIntegration|:func TestMain\(' || true); \
 	if [ -n "$$bad" ]; then echo "integration tests must be named TestIntegration*:"; echo "$$bad"; exit 1; fi
 
+# bench/ is its own module (it depends on other KPL implementations, which the
+# library's go.mod must not): its compatibility tests run here too.
 unit:
 	$(GO) test -race -count=1 ./...
+	@if [ -f bench/go.mod ]; then echo "(cd bench && $(GO) vet ./... && $(GO) test -race -count=1 ./...)"; \
+		cd bench && $(GO) vet ./... && $(GO) test -race -count=1 ./...; fi
 
 # Starts the emulators, runs every integration test, and stops the emulators
 # whatever happens.
