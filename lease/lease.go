@@ -1,0 +1,79 @@
+package lease
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/gokcl/kcl/checkpoint"
+)
+
+// Lease is one shard's row in the lease table. Field comments name the
+// attribute the Java KCL (2.x) stores the field in, so that gokcl and the
+// KCL can read each other's tables.
+type Lease struct {
+	// Key identifies the lease: the shard id (leaseKey, the table's only key).
+	Key string
+	// Owner is the worker holding the lease; empty when nobody does
+	// (leaseOwner, absent when unowned).
+	Owner string
+	// Counter changes on every write that renews, takes, releases or
+	// checkpoints the lease; a worker proves it still holds the lease by
+	// writing conditionally on the counter it last saw (leaseCounter).
+	Counter int64
+	// Checkpoint is where processing resumes: after this position, or at it
+	// for the sentinels TrimHorizon, Latest and AtTimestamp (checkpoint,
+	// checkpointSubSequenceNumber).
+	Checkpoint checkpoint.Position
+	// PendingCheckpoint is the KCL's two-phase checkpoint, if any; gokcl
+	// reads and preserves it but does not use it (pendingCheckpoint,
+	// pendingCheckpointSubSequenceNumber).
+	PendingCheckpoint *checkpoint.Position
+	// PendingCheckpointState is opaque application state stored with the
+	// pending checkpoint by the KCL (pendingCheckpointState, binary).
+	PendingCheckpointState []byte
+	// OwnerSwitchesSinceCheckpoint counts owner changes since the last
+	// checkpoint (ownerSwitchesSinceCheckpoint).
+	OwnerSwitchesSinceCheckpoint int64
+	// ParentShardIDs are the shard's parents, 0 to 2 (parentShardId, a
+	// string set).
+	ParentShardIDs []string
+	// ChildShardIDs are the shard's children, known once the shard has been
+	// read to its end (childShardIds, a string set).
+	ChildShardIDs []string
+	// StartingHashKey and EndingHashKey are the shard's hash key range as
+	// decimal strings, empty if unknown (startingHashKey, endingHashKey).
+	StartingHashKey, EndingHashKey string
+}
+
+// Finished reports whether the shard was processed to its end: its
+// checkpoint is SHARD_END. Finished leases are never taken or stolen.
+func (l Lease) Finished() bool { return l.Checkpoint.IsShardEnd() }
+
+// Clone returns a deep copy of l, sharing no slices or pointers with it.
+func (l Lease) Clone() Lease {
+	l.ParentShardIDs = slices.Clone(l.ParentShardIDs)
+	l.ChildShardIDs = slices.Clone(l.ChildShardIDs)
+	l.PendingCheckpointState = slices.Clone(l.PendingCheckpointState)
+	if l.PendingCheckpoint != nil {
+		p := *l.PendingCheckpoint
+		l.PendingCheckpoint = &p
+	}
+	return l
+}
+
+// Validate reports whether l can be written to a lease table.
+func (l Lease) Validate() error {
+	if l.Key == "" {
+		return fmt.Errorf("%w: empty key", ErrInvalidLease)
+	}
+	if l.Counter < 0 {
+		return fmt.Errorf("%w: lease %s: negative counter %d", ErrInvalidLease, l.Key, l.Counter)
+	}
+	if err := l.Checkpoint.Validate(); err != nil {
+		return fmt.Errorf("%w: lease %s: checkpoint: %w", ErrInvalidLease, l.Key, err)
+	}
+	if len(l.ParentShardIDs) > 2 {
+		return fmt.Errorf("%w: lease %s: %d parents (at most 2)", ErrInvalidLease, l.Key, len(l.ParentShardIDs))
+	}
+	return nil
+}
