@@ -1,0 +1,234 @@
+package deagg
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// span is the byte range [start, end) of a key in the message.
+type span struct{ start, end int }
+
+// tables is the first pass over an AggregatedRecord: where its keys are and
+// how many records it holds. Protobuf fields may come in any order, so the
+// tables must be known before any record's indices can be resolved.
+type tables struct {
+	pks, ehks []span
+	records   int
+}
+
+// maxPooledSpans bounds the tables kept for reuse, so that one huge aggregate
+// does not pin its scratch memory in the pool.
+const maxPooledSpans = 4096
+
+var tablesPool = sync.Pool{New: func() any { return new(tables) }}
+
+func getTables() *tables { return tablesPool.Get().(*tables) }
+
+func putTables(t *tables) {
+	if cap(t.pks) > maxPooledSpans || cap(t.ehks) > maxPooledSpans {
+		return
+	}
+	t.pks, t.ehks, t.records = t.pks[:0], t.ehks[:0], 0
+	tablesPool.Put(t)
+}
+
+// scan records the key tables' spans and counts the records of body, the
+// message, checking every top-level field's framing.
+func (t *tables) scan(body []byte) error {
+	for off := 0; off < len(body); {
+		num, typ, n := protowire.ConsumeTag(body[off:])
+		if n < 0 {
+			return malformed(off, fieldName{}, protowire.ParseError(n).Error())
+		}
+		if num != fieldPartitionKeyTable && num != fieldExplicitHashKeyTable && num != fieldRecords {
+			m := protowire.ConsumeFieldValue(num, typ, body[off+n:])
+			if m < 0 {
+				return malformed(off+n, fieldName{top: num}, protowire.ParseError(m).Error())
+			}
+			off += n + m
+			continue
+		}
+		v, err := consumeBytesField(body, 0, off, n, typ, fieldName{top: num, record: t.records})
+		if err != nil {
+			return err
+		}
+		if err := t.add(num, v, off); err != nil {
+			return err
+		}
+		off = v.end
+	}
+	return nil
+}
+
+// add records one table entry or counts one record.
+func (t *tables) add(num protowire.Number, v span, off int) error {
+	switch num {
+	case fieldPartitionKeyTable:
+		t.pks = append(t.pks, v)
+	case fieldExplicitHashKeyTable:
+		t.ehks = append(t.ehks, v)
+	default:
+		if v.end-v.start < minRecordLen {
+			return malformed(off, fieldName{top: fieldRecords, record: t.records},
+				fmt.Sprintf("%d bytes cannot hold partition_key_index and data", v.end-v.start))
+		}
+		t.records++
+	}
+	return nil
+}
+
+// consumeBytesField reads the length-delimited value of the field whose tag,
+// n bytes long, starts at off, and returns where the value lies in b. b starts
+// base bytes into the message.
+func consumeBytesField(b []byte, base, off, n int, typ protowire.Type, field fieldName) (span, error) {
+	if typ != protowire.BytesType {
+		return span{}, wrongType(base+off, field, typ, protowire.BytesType)
+	}
+	v, m := protowire.ConsumeBytes(b[off+n:])
+	if m < 0 {
+		return span{}, malformed(base+off+n, field, protowire.ParseError(m).Error())
+	}
+	end := off + n + m
+	return span{end - len(v), end}, nil
+}
+
+// keyString converts the smallest range of body holding every key to one
+// string, the only allocation of a call, and returns it with its offset.
+// Keys are then substrings of it.
+func (t *tables) keyString(body []byte) (string, int) {
+	lo, hi := len(body), 0
+	for _, tab := range [2][]span{t.pks, t.ehks} {
+		for _, s := range tab {
+			lo, hi = min(lo, s.start), max(hi, s.end)
+		}
+	}
+	if lo >= hi { // no keys, or only empty ones
+		return "", lo
+	}
+	return string(body[lo:hi]), lo
+}
+
+// appendRecords decodes every record of body, already scanned by t, and
+// appends it to dst. On error the returned slice holds what was appended so
+// far, for the caller to clear.
+func (t *tables) appendRecords(dst []UserRecord, body []byte) ([]UserRecord, error) {
+	keys, base := t.keyString(body)
+	dst = slices.Grow(dst, t.records)
+	var sub uint64
+	for off := 0; off < len(body); {
+		num, typ, n := protowire.ConsumeTag(body[off:])
+		if num != fieldRecords {
+			// Framing was checked by scan, so n and m are not negative.
+			off += n + protowire.ConsumeFieldValue(num, typ, body[off+n:])
+			continue
+		}
+		v, _ := protowire.ConsumeBytes(body[off+n:])
+		start := off + n + protowire.SizeVarint(uint64(len(v)))
+		r, err := parseRecord(body[start:start+len(v)], start, sub)
+		if err != nil {
+			return dst, err
+		}
+		u, err := t.resolve(r, keys, base, sub)
+		if err != nil {
+			return dst, err
+		}
+		dst = append(dst, u)
+		off = start + len(v)
+		sub++
+	}
+	return dst, nil
+}
+
+// resolve looks up a record's keys in the tables.
+func (t *tables) resolve(r rawRecord, keys string, base int, sub uint64) (UserRecord, error) {
+	u := UserRecord{Data: r.data, SubSequenceNumber: sub}
+	if r.pkIndex >= uint64(len(t.pks)) {
+		return u, malformed(r.pkOffset, recordField(sub, fieldPartitionKeyIndex),
+			fmt.Sprintf("index %d past partition_key_table of %d entries", r.pkIndex, len(t.pks)))
+	}
+	s := t.pks[r.pkIndex]
+	u.PartitionKey = keys[s.start-base : s.end-base]
+	if !r.hasEHK {
+		return u, nil
+	}
+	if r.ehkIndex >= uint64(len(t.ehks)) {
+		return u, malformed(r.ehkOffset, recordField(sub, fieldExplicitHashKeyIndex),
+			fmt.Sprintf("index %d past explicit_hash_key_table of %d entries", r.ehkIndex, len(t.ehks)))
+	}
+	s = t.ehks[r.ehkIndex]
+	u.ExplicitHashKey = keys[s.start-base : s.end-base]
+	return u, nil
+}
+
+// fieldName names a field for error messages, built only when one is
+// reported so that the hot path does not format strings.
+type fieldName struct {
+	top    protowire.Number // field of AggregatedRecord; 0 for none
+	record int              // index of the record, when top is records
+	sub    protowire.Number // field of Record; 0 for the record itself
+}
+
+func recordField(sub uint64, num protowire.Number) fieldName {
+	return fieldName{top: fieldRecords, record: int(sub), sub: num}
+}
+
+var recordFieldNames = map[protowire.Number]string{
+	fieldPartitionKeyIndex:    "partition_key_index",
+	fieldExplicitHashKeyIndex: "explicit_hash_key_index",
+	fieldData:                 "data",
+	fieldTags:                 "tags",
+}
+
+func (f fieldName) String() string {
+	switch f.top {
+	case 0:
+		return "AggregatedRecord"
+	case fieldPartitionKeyTable:
+		return "partition_key_table"
+	case fieldExplicitHashKeyTable:
+		return "explicit_hash_key_table"
+	case fieldRecords:
+	default:
+		return fmt.Sprintf("unknown field %d", f.top)
+	}
+	switch name, ok := recordFieldNames[f.sub]; {
+	case f.sub == 0:
+		return fmt.Sprintf("records[%d]", f.record)
+	case ok:
+		return fmt.Sprintf("records[%d].%s", f.record, name)
+	default:
+		return fmt.Sprintf("records[%d].unknown field %d", f.record, f.sub)
+	}
+}
+
+// malformed returns a *MalformedError; off is relative to the message, which
+// starts after the magic bytes.
+func malformed(off int, field fieldName, reason string) error {
+	return &MalformedError{Offset: len(Magic) + off, Field: field.String(), Reason: reason}
+}
+
+func wrongType(off int, field fieldName, got, want protowire.Type) error {
+	return malformed(off, field, fmt.Sprintf("wire type %s, want %s", wireTypeName(got), wireTypeName(want)))
+}
+
+func wireTypeName(t protowire.Type) string {
+	switch t {
+	case protowire.VarintType:
+		return "varint"
+	case protowire.Fixed64Type:
+		return "fixed64"
+	case protowire.BytesType:
+		return "length-delimited"
+	case protowire.StartGroupType:
+		return "start-group"
+	case protowire.EndGroupType:
+		return "end-group"
+	case protowire.Fixed32Type:
+		return "fixed32"
+	default:
+		return fmt.Sprintf("%d", t)
+	}
+}

@@ -1,0 +1,5 @@
+//go:build race
+
+package deagg
+
+const raceEnabled = true
