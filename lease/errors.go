@@ -25,6 +25,18 @@ var (
 	ErrLeaseExists = errors.New("lease: already exists")
 
 	// ErrInvalidLease reports a lease that cannot be written: no key, a
-	// negative counter, or an invalid checkpoint.
+	// negative counter, an invalid checkpoint or pending checkpoint, or an
+	// empty or repeated shard id among its parents or children.
 	ErrInvalidLease = errors.New("lease: invalid")
+
+	// ErrMalformedLease reports a lease row in the table that cannot be read:
+	// a missing or unparsable counter or checkpoint, or an attribute of the
+	// wrong type. The error names the table, the lease key and the attribute;
+	// the row must be repaired by hand, since guessing a position could skip
+	// or replay records.
+	ErrMalformedLease = errors.New("lease: malformed lease row")
+
+	// ErrTableSchema reports a lease table whose key schema is not the KCL's:
+	// leaseKey, a string, as the only (hash) key.
+	ErrTableSchema = errors.New("lease: table has another key schema")
 )

@@ -1,6 +1,7 @@
 package lease
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 
@@ -72,8 +73,33 @@ func (l Lease) Validate() error {
 	if err := l.Checkpoint.Validate(); err != nil {
 		return fmt.Errorf("%w: lease %s: checkpoint: %w", ErrInvalidLease, l.Key, err)
 	}
+	if l.PendingCheckpoint != nil {
+		if err := l.PendingCheckpoint.Validate(); err != nil {
+			return fmt.Errorf("%w: lease %s: pending checkpoint: %w", ErrInvalidLease, l.Key, err)
+		}
+	}
 	if len(l.ParentShardIDs) > 2 {
 		return fmt.Errorf("%w: lease %s: %d parents (at most 2)", ErrInvalidLease, l.Key, len(l.ParentShardIDs))
+	}
+	if err := validateShardIDs(l.ParentShardIDs); err != nil {
+		return fmt.Errorf("%w: lease %s: parents: %w", ErrInvalidLease, l.Key, err)
+	}
+	if err := validateShardIDs(l.ChildShardIDs); err != nil {
+		return fmt.Errorf("%w: lease %s: children: %w", ErrInvalidLease, l.Key, err)
+	}
+	return nil
+}
+
+// validateShardIDs rejects empty and repeated ids: the lease table stores
+// parents and children as string sets, which hold neither.
+func validateShardIDs(ids []string) error {
+	for i, id := range ids {
+		if id == "" {
+			return errors.New("empty shard id")
+		}
+		if slices.Contains(ids[:i], id) {
+			return fmt.Errorf("shard id %s repeated", id)
+		}
 	}
 	return nil
 }
