@@ -11,12 +11,11 @@ import (
 // span is the byte range [start, end) of a key in the message.
 type span struct{ start, end int }
 
-// tables is the first pass over an AggregatedRecord: where its keys are and
-// how many records it holds. Protobuf fields may come in any order, so the
-// tables must be known before any record's indices can be resolved.
+// tables is the first pass over an AggregatedRecord: where its keys and
+// records are. Protobuf fields may come in any order, so the tables must be
+// known before any record's indices can be resolved.
 type tables struct {
-	pks, ehks []span
-	records   int
+	pks, ehks, recs []span
 }
 
 // maxPooledSpans bounds the tables kept for reuse, so that one huge aggregate
@@ -28,20 +27,20 @@ var tablesPool = sync.Pool{New: func() any { return new(tables) }}
 func getTables() *tables { return tablesPool.Get().(*tables) }
 
 func putTables(t *tables) {
-	if cap(t.pks) > maxPooledSpans || cap(t.ehks) > maxPooledSpans {
+	if max(cap(t.pks), cap(t.ehks), cap(t.recs)) > maxPooledSpans {
 		return
 	}
-	t.pks, t.ehks, t.records = t.pks[:0], t.ehks[:0], 0
+	t.pks, t.ehks, t.recs = t.pks[:0], t.ehks[:0], t.recs[:0]
 	tablesPool.Put(t)
 }
 
-// scan records the key tables' spans and counts the records of body, the
-// message, checking every top-level field's framing.
+// scan records where the keys and records of body, the message, are,
+// checking every top-level field's framing.
 func (t *tables) scan(body []byte) error {
 	for off := 0; off < len(body); {
-		num, typ, n := protowire.ConsumeTag(body[off:])
-		if n < 0 {
-			return malformed(off, fieldName{}, protowire.ParseError(n).Error())
+		num, typ, n, bad := consumeTag(body[off:])
+		if bad != "" {
+			return malformed(off, fieldName{}, bad)
 		}
 		if num != fieldPartitionKeyTable && num != fieldExplicitHashKeyTable && num != fieldRecords {
 			m := protowire.ConsumeFieldValue(num, typ, body[off+n:])
@@ -51,7 +50,7 @@ func (t *tables) scan(body []byte) error {
 			off += n + m
 			continue
 		}
-		v, err := consumeBytesField(body, 0, off, n, typ, fieldName{top: num, record: t.records})
+		v, err := consumeBytesField(body, 0, off, n, typ, fieldName{top: num, record: len(t.recs)})
 		if err != nil {
 			return err
 		}
@@ -63,7 +62,7 @@ func (t *tables) scan(body []byte) error {
 	return nil
 }
 
-// add records one table entry or counts one record.
+// add records one table entry or record.
 func (t *tables) add(num protowire.Number, v span, off int) error {
 	switch num {
 	case fieldPartitionKeyTable:
@@ -72,12 +71,33 @@ func (t *tables) add(num protowire.Number, v span, off int) error {
 		t.ehks = append(t.ehks, v)
 	default:
 		if v.end-v.start < minRecordLen {
-			return malformed(off, fieldName{top: fieldRecords, record: t.records},
+			return malformed(off, fieldName{top: fieldRecords, record: len(t.recs)},
 				fmt.Sprintf("%d bytes cannot hold partition_key_index and data", v.end-v.start))
 		}
-		t.records++
+		t.recs = append(t.recs, v)
 	}
 	return nil
+}
+
+// consumeTag is protowire.ConsumeTag, also rejecting field numbers above
+// 2^29-1 as protobuf decoders do. It returns why the tag is invalid, or "".
+// One-byte tags (fields 1 to 15, all of the format's) take an inlined path.
+func consumeTag(b []byte) (protowire.Number, protowire.Type, int, string) {
+	if len(b) > 0 && b[0] < 0x80 && b[0] >= 1<<3 {
+		return protowire.Number(b[0] >> 3), protowire.Type(b[0] & 7), 1, ""
+	}
+	return consumeTagSlow(b)
+}
+
+func consumeTagSlow(b []byte) (protowire.Number, protowire.Type, int, string) {
+	num, typ, n := protowire.ConsumeTag(b)
+	if n < 0 {
+		return 0, 0, n, protowire.ParseError(n).Error()
+	}
+	if num > protowire.MaxValidNumber {
+		return 0, 0, -1, fmt.Sprintf("field number %d above %d", num, protowire.MaxValidNumber)
+	}
+	return num, typ, n, ""
 }
 
 // consumeBytesField reads the length-delimited value of the field whose tag,
@@ -87,12 +107,23 @@ func consumeBytesField(b []byte, base, off, n int, typ protowire.Type, field fie
 	if typ != protowire.BytesType {
 		return span{}, wrongType(base+off, field, typ, protowire.BytesType)
 	}
-	v, m := protowire.ConsumeBytes(b[off+n:])
+	l, m := consumeVarint(b[off+n:])
+	start := off + n + m
 	if m < 0 {
 		return span{}, malformed(base+off+n, field, protowire.ParseError(m).Error())
 	}
-	end := off + n + m
-	return span{end - len(v), end}, nil
+	if l > uint64(len(b)-start) {
+		return span{}, malformed(base+off+n, field, fmt.Sprintf("length %d exceeds the %d bytes left", l, len(b)-start))
+	}
+	return span{start, start + int(l)}, nil
+}
+
+// consumeVarint is protowire.ConsumeVarint with one-byte values inlined.
+func consumeVarint(b []byte) (uint64, int) {
+	if len(b) > 0 && b[0] < 0x80 {
+		return uint64(b[0]), 1
+	}
+	return protowire.ConsumeVarint(b)
 }
 
 // keyString converts the smallest range of body holding every key to one
@@ -116,34 +147,24 @@ func (t *tables) keyString(body []byte) (string, int) {
 // far, for the caller to clear.
 func (t *tables) appendRecords(dst []UserRecord, body []byte) ([]UserRecord, error) {
 	keys, base := t.keyString(body)
-	dst = slices.Grow(dst, t.records)
-	var sub uint64
-	for off := 0; off < len(body); {
-		num, typ, n := protowire.ConsumeTag(body[off:])
-		if num != fieldRecords {
-			// Framing was checked by scan, so n and m are not negative.
-			off += n + protowire.ConsumeFieldValue(num, typ, body[off+n:])
-			continue
-		}
-		v, _ := protowire.ConsumeBytes(body[off+n:])
-		start := off + n + protowire.SizeVarint(uint64(len(v)))
-		r, err := parseRecord(body[start:start+len(v)], start, sub)
+	dst = slices.Grow(dst, len(t.recs))
+	for i, v := range t.recs {
+		sub := uint64(i)
+		r, err := parseRecord(body[v.start:v.end], v.start, sub)
 		if err != nil {
 			return dst, err
 		}
-		u, err := t.resolve(r, keys, base, sub)
+		u, err := t.resolve(&r, keys, base, sub)
 		if err != nil {
 			return dst, err
 		}
 		dst = append(dst, u)
-		off = start + len(v)
-		sub++
 	}
 	return dst, nil
 }
 
 // resolve looks up a record's keys in the tables.
-func (t *tables) resolve(r rawRecord, keys string, base int, sub uint64) (UserRecord, error) {
+func (t *tables) resolve(r *rawRecord, keys string, base int, sub uint64) (UserRecord, error) {
 	u := UserRecord{Data: r.data, SubSequenceNumber: sub}
 	if r.pkIndex >= uint64(len(t.pks)) {
 		return u, malformed(r.pkOffset, recordField(sub, fieldPartitionKeyIndex),

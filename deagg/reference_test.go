@@ -56,7 +56,9 @@ var referenceDesc = sync.OnceValue(func() protoreflect.MessageDescriptor {
 				field("partition_key_index", 1, req, u64, ""),
 				field("explicit_hash_key_index", 2, opt, u64, ""),
 				field("data", 3, req, byt, ""),
-				field("tags", 4, rep, msg, ".kpl.Tag"),
+				// Readers of the format ignore tags, so the reference
+				// reads them as opaque bytes rather than as Tag messages.
+				field("tags", 4, rep, byt, ""),
 			},
 		}},
 	}

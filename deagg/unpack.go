@@ -79,7 +79,7 @@ func AppendUnpacked(dst []UserRecord, data []byte) ([]UserRecord, error) {
 	n := len(dst)
 	out, err := t.appendRecords(dst, body)
 	if err != nil {
-		clear(out[n:len(out)])
+		clear(out[n:])
 		return dst[:n], err
 	}
 	return out, nil

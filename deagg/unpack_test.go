@@ -145,6 +145,8 @@ func TestUnpackMalformed(t *testing.T) {
 		offset int
 	}{
 		{"truncated tag", pb(nil).str(1, "k").raw(0x80), "AggregatedRecord", 3},
+		{"field number above 2^29-1", pb(nil).raw(0x82, 0x80, 0x80, 0x80, 0x10, 0x00), "AggregatedRecord", 0},
+		{"record field number above 2^29-1", pb(nil).str(1, "k").msg(3, good.raw(0x82, 0x80, 0x80, 0x80, 0x10, 0x00)), "records[0]", 10},
 		{"field number zero", pb(nil).raw(0x02, 0x00), "AggregatedRecord", 0},
 		{"reserved wire type", pb(nil).raw(0x4e), "unknown field 9", 1},
 		{"wrong wire type", pb(nil).raw(0x0e), "partition_key_table", 0},
