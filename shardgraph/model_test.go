@@ -132,10 +132,23 @@ func (h *history) children() map[string][]string {
 	return out
 }
 
+// operation records one step of a history, for failure messages.
+type operation struct {
+	kind   string   // "split", "merge" or "trim"
+	shards []string // operands, then results
+	key    *big.Int // where a split happened
+}
+
+func (o operation) String() string {
+	if o.kind == "split" {
+		return fmt.Sprintf("split %s at %v -> %v", o.shards[0], o.key, o.shards[1:])
+	}
+	return fmt.Sprintf("%s %v", o.kind, o.shards)
+}
+
 // step applies one random operation: a split, a merge of adjacent open
-// shards, or a trim. maxOpen bounds the number of open shards. It returns a
-// description of the operation.
-func (h *history) step(rng *rand.Rand, maxOpen int) string {
+// shards, or a trim. maxOpen bounds the number of open shards.
+func (h *history) step(rng *rand.Rand, maxOpen int) operation {
 	for {
 		switch r := rng.IntN(10); {
 		case r < 4 && len(h.open) < maxOpen:
@@ -148,28 +161,28 @@ func (h *history) step(rng *rand.Rand, maxOpen int) string {
 			if rng.IntN(2) == 0 {
 				a, b = b, a // either may be the parent
 			}
-			return fmt.Sprintf("merge %s %s -> %s", a, b, h.merge(a, b))
+			return operation{kind: "merge", shards: []string{a, b, h.merge(a, b)}}
 		case r >= 7:
 			if t := h.trimmable(); len(t) > 0 {
 				id := t[rng.IntN(len(t))]
 				h.trim(id)
-				return "trim " + id
+				return operation{kind: "trim", shards: []string{id}}
 			}
 		}
 	}
 }
 
 // randomSplit splits a random open shard with at least two keys.
-func (h *history) randomSplit(rng *rand.Rand) (string, bool) {
+func (h *history) randomSplit(rng *rand.Rand) (operation, bool) {
 	id := h.open[rng.IntN(len(h.open))]
 	s := h.shards[id]
 	width := new(big.Int).Sub(s.HashKeyEnd, s.HashKeyStart) // keys - 1
 	if width.Sign() == 0 {
-		return "", false
+		return operation{}, false
 	}
 	key := new(big.Int).Add(s.HashKeyStart, splitOffset(rng, width))
 	lo, hi := h.split(id, key)
-	return fmt.Sprintf("split %s at %v -> %s %s", id, key, lo, hi), true
+	return operation{kind: "split", shards: []string{id, lo, hi}, key: key}, true
 }
 
 // splitOffset picks an offset in [1, width]: often the middle (what
