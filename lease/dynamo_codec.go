@@ -312,13 +312,17 @@ func (e *updateExpr) addAttr(attr string, v types.AttributeValue) {
 }
 
 // expectHeld makes the update conditional on the lease's owner and counter
-// being l's, and increments the counter. An empty leaseOwner counts as
-// absent, as decodeItem reads it.
+// being l's, and increments the counter.
+//
+// An empty leaseOwner counts as absent, as decodeItem reads it. The test is
+// NOT (size > 0) rather than size = 0 or = "": dynalite evaluates size("")
+// as no number, and an empty string as an expression value needs a
+// DynamoDB that accepts empty strings.
 func (e *updateExpr) expectHeld(l Lease) {
 	e.cond = append(e.cond, e.name(attrCounter)+" = "+e.value("expectedCounter", attrN(l.Counter)))
 	owner := e.name(attrOwner)
 	if l.Owner == "" {
-		e.cond = append(e.cond, "(attribute_not_exists("+owner+") OR size("+owner+") = "+e.value("zero", attrN(0))+")")
+		e.cond = append(e.cond, "(attribute_not_exists("+owner+") OR NOT (size("+owner+") > "+e.value("zero", attrN(0))+"))")
 	} else {
 		e.cond = append(e.cond, owner+" = "+e.value("expectedOwner", attrS(l.Owner)))
 	}

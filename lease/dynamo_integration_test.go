@@ -313,3 +313,23 @@ func TestIntegrationEnsureTableWrongSchema(t *testing.T) {
 	require.ErrorIs(t, err, lease.ErrTableSchema)
 	require.ErrorContains(t, err, fmt.Sprintf(`lease table %q has key schema [id HASH (S), ts RANGE (N)]; want [leaseKey HASH (S)]`, name))
 }
+
+// TestIntegrationEmptyOwner: a row whose leaseOwner is an empty string (no
+// KCL writes one, but a hand-edited table may hold it) reads as unowned and
+// can be taken as such.
+func TestIntegrationEmptyOwner(t *testing.T) {
+	client := testenv.DynamoDB(t)
+	s := newTable(t, client, client)
+	ctx := testenv.Context(t, time.Minute)
+	item := validItem()
+	item["leaseOwner"] = &types.AttributeValueMemberS{Value: ""}
+	putItems(t, client, s.Table(), []map[string]types.AttributeValue{item})
+	got, err := s.List(ctx)
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	require.Empty(t, got[0].Owner)
+	taken, err := s.Take(ctx, got[0], "gokcl-1")
+	require.NoError(t, err)
+	require.Equal(t, "gokcl-1", taken.Owner)
+	require.Equal(t, int64(0), taken.OwnerSwitchesSinceCheckpoint, "taking an unowned lease is no owner switch")
+}

@@ -244,7 +244,7 @@ func TestDynamoWrites(t *testing.T) {
 		{"TakeUnowned", func() (lease.Lease, error) { u := l; u.Owner = ""; return s.Take(ctx, u, "worker-b") },
 			[]string{"checkpointOwner", "leaseCounter", "leaseOwner"},
 			"SET #leaseCounter = :leaseCounter, #leaseOwner = :leaseOwner REMOVE #checkpointOwner",
-			"#leaseCounter = :expectedCounter AND (attribute_not_exists(#leaseOwner) OR size(#leaseOwner) = :zero)"},
+			"#leaseCounter = :expectedCounter AND (attribute_not_exists(#leaseOwner) OR NOT (size(#leaseOwner) > :zero))"},
 		{"Release", func() (lease.Lease, error) { return s.Release(ctx, l) },
 			[]string{"checkpointOwner", "leaseCounter", "leaseOwner"},
 			"SET #leaseCounter = :leaseCounter REMOVE #leaseOwner, #checkpointOwner",
