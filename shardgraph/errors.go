@@ -41,6 +41,8 @@ type ShardError struct {
 	Reason  string // what is wrong with it
 }
 
+// Error names the shard (or its index when it has no id), the field and the
+// problem.
 func (e *ShardError) Error() string {
 	id := fmt.Sprintf("%q", e.ShardID)
 	if e.ShardID == "" {
@@ -73,6 +75,7 @@ type CoverageError struct {
 	From, To *big.Int
 }
 
+// Error names the keys and the shards around them.
 func (e *CoverageError) Error() string {
 	keys := fmt.Sprintf("keys %v to %v", e.From, e.To)
 	switch {
@@ -102,6 +105,7 @@ type CycleError struct {
 	ShardIDs []string // the shards on or below a cycle, sorted
 }
 
+// Error lists the shards that can never become ready.
 func (e *CycleError) Error() string {
 	return fmt.Sprintf("%v: shards %v never become ready", ErrCycle, e.ShardIDs)
 }

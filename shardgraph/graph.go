@@ -24,8 +24,7 @@ type Graph struct {
 //     children are roots of the graph (they do not wait for it);
 //   - a shard listed as its own parent, a parent listed twice, and empty
 //     parent ids are ignored;
-//   - when several shards share an id, the last one wins (so a caller may
-//     append a newer listing to an older one);
+//   - when several shards share an id, the last one wins;
 //   - shards are not validated: Coverage reports open shards without hash
 //     keys. Use NewChecked for input that did not come from FromKinesis.
 func New(shards []Shard) *Graph {
