@@ -231,6 +231,9 @@ func TestSeedCorpusUpToDate(t *testing.T) {
 	for _, s := range roundTripSeeds() {
 		files[filepath.Join("FuzzRoundTrip", s.name)] = fmt.Sprintf("go test fuzz v1\n[]byte(%q)\nuint32(%d)\n", s.data, s.maxBytes)
 	}
+	for i, s := range parseKeySeeds {
+		files[filepath.Join("FuzzParseKey", fmt.Sprintf("seed-%d", i))] = fmt.Sprintf("go test fuzz v1\nstring(%q)\n", s)
+	}
 	for name, want := range files {
 		path := filepath.Join("testdata", "fuzz", name)
 		if *updateCorpus {

@@ -27,26 +27,31 @@ func ParseKey(s string) (Key, error) {
 	if s == "" {
 		return Key{}, fmt.Errorf("%w: empty", ErrInvalidHashKey)
 	}
+	// Up to 19 digits at a time fit in a uint64; then k = k*10^n + chunk.
 	var k Key
-	for i := 0; i < len(s); i++ {
-		d := uint64(s[i]) - '0'
-		if d > 9 {
-			return Key{}, fmt.Errorf("%w: %q: byte %d is not a decimal digit", ErrInvalidHashKey, clip(s), i)
+	for at := 0; at < len(s); at += 19 {
+		chunk, pow := uint64(0), uint64(1)
+		for i := at; i < min(at+19, len(s)); i++ {
+			d := uint64(s[i]) - '0'
+			if d > 9 {
+				return Key{}, fmt.Errorf("%w: %q: byte %d is not a decimal digit", ErrInvalidHashKey, clip(s), i)
+			}
+			chunk, pow = chunk*10+d, pow*10
 		}
 		var ok bool
-		if k, ok = k.mulAdd10(d); !ok {
+		if k, ok = k.mulAdd(pow, chunk); !ok {
 			return Key{}, fmt.Errorf("%w: %q exceeds 2^128-1", ErrInvalidHashKey, clip(s))
 		}
 	}
 	return k, nil
 }
 
-// mulAdd10 returns k*10+d and whether it fits in 128 bits.
-func (k Key) mulAdd10(d uint64) (Key, bool) {
-	hiCarry, hi := bits.Mul64(k.Hi, 10)
-	loCarry, lo := bits.Mul64(k.Lo, 10)
+// mulAdd returns k*m+a and whether it fits in 128 bits.
+func (k Key) mulAdd(m, a uint64) (Key, bool) {
+	hiCarry, hi := bits.Mul64(k.Hi, m)
+	loCarry, lo := bits.Mul64(k.Lo, m)
 	hi, c1 := bits.Add64(hi, loCarry, 0)
-	lo, c2 := bits.Add64(lo, d, 0)
+	lo, c2 := bits.Add64(lo, a, 0)
 	hi, c3 := bits.Add64(hi, c2, 0)
 	return Key{Hi: hi, Lo: lo}, hiCarry == 0 && c1 == 0 && c3 == 0
 }

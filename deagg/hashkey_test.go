@@ -46,6 +46,13 @@ func TestParseKey(t *testing.T) {
 	}
 }
 
+func TestParseKeyErrorNamesTheByte(t *testing.T) {
+	_, err := ParseKey("12345678901234567890123x5")
+	if err == nil || !strings.Contains(err.Error(), "byte 23 ") {
+		t.Fatalf("err = %v, want it to name byte 23", err)
+	}
+}
+
 func TestParseKeyErrorClipsLongInput(t *testing.T) {
 	_, err := ParseKey(strings.Repeat("9", 100000))
 	if !errors.Is(err, ErrInvalidHashKey) || len(err.Error()) > 200 {
@@ -134,3 +141,26 @@ func TestHashKeyAllocations(t *testing.T) {
 	}
 	_ = k
 }
+
+// FuzzParseKey checks ParseKey against math/big on any string.
+func FuzzParseKey(f *testing.F) {
+	for _, s := range parseKeySeeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		k, err := ParseKey(s)
+		n, ok := new(big.Int).SetString(s, 10)
+		valid := ok && s != "" && strings.Trim(s, "0123456789") == "" && n.Cmp(MaxKey.Big()) <= 0
+		if valid != (err == nil) {
+			t.Fatalf("ParseKey(%q) = %v, %v; valid = %v", s, k, err, valid)
+		}
+		if valid && k.Big().Cmp(n) != 0 {
+			t.Fatalf("ParseKey(%q) = %v, want %v", s, k, n)
+		}
+		if err != nil && !errors.Is(err, ErrInvalidHashKey) {
+			t.Fatalf("err = %v, want ErrInvalidHashKey", err)
+		}
+	})
+}
+
+var parseKeySeeds = []string{"0", "42", "340282366920938463463374607431768211455", "340282366920938463463374607431768211456", "-1", "1_000", "0x1f"}

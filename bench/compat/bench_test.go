@@ -1,6 +1,7 @@
 package compat
 
 import (
+	"crypto/md5"
 	"fmt"
 	"testing"
 
@@ -32,10 +33,13 @@ func benchAggregate(n, size int) ([]byte, bool) {
 
 // BenchmarkDeagg runs both deaggregators on the same aggregated records:
 // ours with AppendUnpacked into a reused slice, and awslabs'
-// DeaggregateRecords. Compare with benchstat -col /impl. 1000 records of
-// 1 KB do not fit in one Kinesis record (1 MiB), so that shape is skipped.
+// DeaggregateRecords. impl=md5 only checks the MD5 trailer, which every
+// deaggregator must: it is the floor. Compare with benchstat -col /impl.
+// 1000 records of 1 KB do not fit in one Kinesis record (1 MiB), so that
+// shape is skipped.
 func BenchmarkDeagg(b *testing.B) {
-	for _, impl := range []string{"gokcl", "awslabs"} {
+	impls := map[string]func(*testing.B, []byte, int){"gokcl": benchGokcl, "awslabs": benchAwslabs, "md5": benchMD5}
+	for _, impl := range []string{"gokcl", "awslabs", "md5"} {
 		for _, n := range []int{10, 100, 1000} {
 			for _, size := range []int{100, 1024} {
 				name := fmt.Sprintf("impl=%s/records=%d/size=%s", impl, n, sizeName(size))
@@ -44,7 +48,7 @@ func BenchmarkDeagg(b *testing.B) {
 					if !ok {
 						b.Skipf("%d records of %d bytes exceed one Kinesis record", n, size)
 					}
-					run := map[string]func(*testing.B, []byte, int){"gokcl": benchGokcl, "awslabs": benchAwslabs}[impl]
+					run := impls[impl]
 					b.SetBytes(int64(len(data)))
 					b.ReportAllocs()
 					run(b, data, n)
@@ -80,4 +84,13 @@ func sizeName(n int) string {
 		return fmt.Sprintf("%dKB", n/1024)
 	}
 	return fmt.Sprintf("%dB", n)
+}
+
+func benchMD5(b *testing.B, data []byte, _ int) {
+	body, trailer := data[4:len(data)-md5.Size], [md5.Size]byte(data[len(data)-md5.Size:])
+	for b.Loop() {
+		if md5.Sum(body) != trailer {
+			b.Fatal("checksum mismatch")
+		}
+	}
 }
