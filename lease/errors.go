@@ -40,3 +40,28 @@ var (
 	// leaseKey, a string, as the only (hash) key.
 	ErrTableSchema = errors.New("lease: table has another key schema")
 )
+
+// Errors of the Manager.
+var (
+	// ErrInvalidConfig reports a Config that NewManager refused; the error is
+	// a *ConfigError naming the field.
+	ErrInvalidConfig = errors.New("lease: invalid config")
+
+	// ErrAlreadyRunning reports a second call of Manager.Run.
+	ErrAlreadyRunning = errors.New("lease: Manager.Run called twice")
+)
+
+// ConfigError reports an invalid Config field. It matches ErrInvalidConfig
+// with errors.Is.
+type ConfigError struct {
+	// Field is the name of the field, such as "FailoverTime".
+	Field string
+	// Problem says what is wrong, with the value found.
+	Problem string
+}
+
+// Error returns "lease: Config.<Field>: <Problem>".
+func (e *ConfigError) Error() string { return "lease: Config." + e.Field + ": " + e.Problem }
+
+// Unwrap returns ErrInvalidConfig.
+func (e *ConfigError) Unwrap() error { return ErrInvalidConfig }

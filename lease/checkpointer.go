@@ -1,0 +1,140 @@
+package lease
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/gokcl/kcl/checkpoint"
+)
+
+// Checkpoint records that every record of the shard up to and including pos
+// has been processed, writing it now: conditionally on this worker still
+// holding the lease (owner and counter), within RenewInterval. It implements
+// checkpoint.Store.
+//
+// It returns an error wrapping checkpoint.ErrInvalid for an invalid pos,
+// ErrCheckpointBehind for a pos before the lease's checkpoint, and
+// ErrLeaseLost if the lease is not held or the write was refused (the lease
+// is then dropped and OnLost called). A pos equal to the lease's checkpoint
+// returns nil without a write, so checkpointing SHARD_END twice is fine. A
+// successful write renews the lease, and supersedes a deferred checkpoint.
+func (m *Manager) Checkpoint(ctx context.Context, key string, pos checkpoint.Position) error {
+	return m.writeCheckpoint(ctx, key, pos, nil)
+}
+
+// FinishShard checkpoints SHARD_END and records the shard's children in one
+// write, like Checkpoint. It is idempotent: a lease already at SHARD_END
+// returns nil without a write.
+func (m *Manager) FinishShard(ctx context.Context, key string, children []string) error {
+	return m.writeCheckpoint(ctx, key, checkpoint.ShardEnd, children)
+}
+
+// Defer records pos to be written with the lease's next renewal, which then
+// carries both in one write, or by Release or Run's final release; a later
+// Checkpoint or Defer supersedes it. It makes the same checks as Checkpoint
+// and does no I/O. A deferred checkpoint is lost if the lease is lost first.
+func (m *Manager) Defer(key string, pos checkpoint.Position) error {
+	if err := pos.Validate(); err != nil {
+		return fmt.Errorf("lease %s: checkpoint: %w", key, err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	h := m.held[key]
+	if h == nil || h.gone {
+		return m.lostError(key, "not held")
+	}
+	switch c := pos.Compare(h.lease.Checkpoint); {
+	case c < 0:
+		return behindError(key, pos, h.lease.Checkpoint)
+	case c == 0:
+		h.deferred = nil
+	default:
+		h.deferred = &pos
+	}
+	return nil
+}
+
+// Release gives the lease up: it writes the deferred checkpoint, if any,
+// then removes the owner (conditionally), so that another worker can take
+// the lease on its next scan instead of waiting FailoverTime. Whatever the
+// outcome, this worker no longer holds the lease, and OnLost is not called.
+// It returns ErrLeaseLost if the lease was not held or a write was refused.
+func (m *Manager) Release(ctx context.Context, key string) error {
+	h, err := m.lookup(key)
+	if err != nil {
+		return err
+	}
+	return m.release(ctx, h)
+}
+
+// writeCheckpoint is Checkpoint, with children for FinishShard.
+func (m *Manager) writeCheckpoint(ctx context.Context, key string, pos checkpoint.Position, children []string) error {
+	if err := pos.Validate(); err != nil {
+		return fmt.Errorf("lease %s: checkpoint: %w", key, err)
+	}
+	h, err := m.lookup(key)
+	if err != nil {
+		return err
+	}
+	if err := h.acquire(ctx); err != nil {
+		return err
+	}
+	defer h.unlock()
+	l, def, err := m.current(h)
+	if err != nil {
+		return err
+	}
+	switch c := pos.Compare(l.Checkpoint); {
+	case c < 0:
+		return behindError(key, pos, l.Checkpoint)
+	case c == 0:
+		m.clearDeferred(h, def)
+		return nil
+	}
+	l.Checkpoint, l.PendingCheckpoint = pos, nil // a checkpoint ends a KCL two-phase one, as in the KCL
+	if len(children) > 0 {
+		l.ChildShardIDs = children
+	}
+	if _, err := m.write(ctx, h, "checkpoint "+pos.String(), l, m.store.UpdateCheckpoint); err != nil {
+		return err
+	}
+	m.clearDeferred(h, def)
+	m.log.Debug("checkpoint", slog.String("lease", key), slog.String("position", pos.String()))
+	return nil
+}
+
+// release writes h's deferred checkpoint, then releases it, and forgets it.
+func (m *Manager) release(ctx context.Context, h *heldLease) error {
+	if err := h.acquire(ctx); err != nil {
+		return err
+	}
+	defer h.unlock()
+	defer m.forget(h)
+	l, def, err := m.current(h)
+	if err != nil {
+		return err
+	}
+	if def != nil && def.Compare(l.Checkpoint) > 0 {
+		req := l
+		req.Checkpoint, req.PendingCheckpoint = *def, nil
+		if l, err = m.writeAs(ctx, h, "checkpoint before release", req, m.store.UpdateCheckpoint, false); err != nil {
+			return err
+		}
+	}
+	if _, err := m.writeAs(ctx, h, "release", l, m.store.Release, false); err != nil {
+		return err
+	}
+	m.log.Info("lease released", slog.String("lease", h.key), slog.Int64("counter", l.Counter))
+	return nil
+}
+
+func (m *Manager) forget(h *heldLease) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.forgetLocked(h)
+}
+
+func behindError(key string, pos, stored checkpoint.Position) error {
+	return fmt.Errorf("lease %s: checkpoint %s is before the stored %s: %w", key, pos, stored, ErrCheckpointBehind)
+}

@@ -1,0 +1,56 @@
+package lease
+
+// event is a lease acquired or lost, for OnAcquired or OnLost.
+type event struct {
+	lost  bool
+	lease Lease
+}
+
+// emitLocked queues ev. Events are queued under Manager.mu, at the moment
+// the held set changes, so the queue's order is the order the events
+// happened; one goroutine (deliverEvents) calls the callbacks in that order.
+func (m *Manager) emitLocked(ev event) {
+	if (ev.lost && m.cfg.OnLost == nil) || (!ev.lost && m.cfg.OnAcquired == nil) {
+		return
+	}
+	m.events = append(m.events, ev)
+	select {
+	case m.eventsReady <- struct{}{}:
+	default:
+	}
+}
+
+// deliverEvents calls the callbacks for queued events until stop is closed,
+// then delivers what is left and returns.
+func (m *Manager) deliverEvents(stop <-chan struct{}) {
+	for {
+		select {
+		case <-m.eventsReady:
+			m.deliverQueued()
+		case <-stop:
+			m.deliverQueued()
+			return
+		}
+	}
+}
+
+// deliverQueued calls the callbacks for the events queued now, outside the
+// lock, so that they may call Held or Lease.
+func (m *Manager) deliverQueued() {
+	for {
+		m.mu.Lock()
+		evs := m.events
+		m.events = nil
+		m.mu.Unlock()
+		if len(evs) == 0 {
+			return
+		}
+		for _, ev := range evs {
+			if ev.lost {
+				m.cfg.OnLost(ev.lease)
+			} else {
+				m.cfg.OnAcquired(ev.lease)
+			}
+		}
+	}
+}

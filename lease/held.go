@@ -1,0 +1,221 @@
+package lease
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gokcl/kcl/checkpoint"
+)
+
+// heldLease is a lease this worker holds (or held until a moment ago).
+//
+// Writes to one lease are serialized by its lock, so the Manager never races
+// itself on the counter: the renewer, Checkpoint, FinishShard and Release
+// each hold it for one store write. The fields below it are guarded by
+// Manager.mu, which is never held during I/O, so Held and Lease never wait
+// for a store call. Lock order: heldLease.lock, then Manager.mu.
+type heldLease struct {
+	key  string
+	lock chan struct{} // capacity 1: a token in it means locked
+
+	// Guarded by Manager.mu.
+	lease       Lease                // as last written by this worker
+	lastRenewed time.Time            // read before the write that last succeeded
+	deferred    *checkpoint.Position // to be written with the next renewal
+	gone        bool                 // dropped or released: no longer held
+	writing     bool                 // a store write is in flight
+}
+
+func newHeldLease(l Lease, renewed time.Time) *heldLease {
+	return &heldLease{key: l.Key, lock: make(chan struct{}, 1), lease: l, lastRenewed: renewed}
+}
+
+// acquire takes h's lock, or gives up when ctx is done. The lock is held
+// for at most one store call, which is bounded by RenewInterval.
+func (h *heldLease) acquire(ctx context.Context) error {
+	select {
+	case h.lock <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("lease %s: waiting for the previous write: %w", h.key, ctx.Err())
+	}
+}
+
+// tryAcquire takes h's lock if it is free.
+func (h *heldLease) tryAcquire() bool {
+	select {
+	case h.lock <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (h *heldLease) unlock() { <-h.lock }
+
+// lostError is the error for a lease this worker does not hold.
+func (m *Manager) lostError(key, why string) error {
+	return fmt.Errorf("lease %s: %s (worker %s): %w", key, why, m.cfg.WorkerID, ErrLeaseLost)
+}
+
+// lookup returns the entry of a lease held now.
+func (m *Manager) lookup(key string) (*heldLease, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	h := m.held[key]
+	if h == nil || h.gone {
+		return nil, m.lostError(key, "not held")
+	}
+	return h, nil
+}
+
+// current returns a copy of h's lease and its deferred checkpoint, or
+// ErrLeaseLost if h is no longer held.
+func (m *Manager) current(h *heldLease) (Lease, *checkpoint.Position, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if h.gone {
+		return Lease{}, nil, m.lostError(h.key, "not held")
+	}
+	return h.lease.Clone(), h.deferred, nil
+}
+
+// storeWrite is one of Store's conditional writes.
+type storeWrite func(ctx context.Context, l Lease) (Lease, error)
+
+// write runs one conditional store write of req for h, whose lock the caller
+// holds, bounded by RenewInterval. On success it records the result and the
+// time read before the write as the last renewal; a refusal (ErrLeaseLost)
+// drops the lease and reports it to OnLost. If the lease was dropped while
+// the write was in flight, the result is discarded and write returns
+// ErrLeaseLost: the consumer was already told.
+func (m *Manager) write(ctx context.Context, h *heldLease, op string, req Lease, do storeWrite) (Lease, error) {
+	return m.writeAs(ctx, h, op, req, do, true)
+}
+
+// writeAs is write; with dropIfRefused false, a refusal leaves the entry to
+// the caller, which forgets it without OnLost (Release).
+func (m *Manager) writeAs(ctx context.Context, h *heldLease, op string, req Lease, do storeWrite, dropIfRefused bool) (Lease, error) {
+	m.mu.Lock()
+	if h.gone {
+		m.mu.Unlock()
+		return Lease{}, m.lostError(h.key, "not held")
+	}
+	h.writing = true
+	m.mu.Unlock()
+
+	started := time.Now()
+	wctx, cancel := context.WithTimeout(ctx, m.cfg.RenewInterval)
+	res, err := do(wctx, req)
+	cancel()
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	h.writing = false
+	switch {
+	case h.gone:
+		m.removeLocked(h)
+		return Lease{}, m.lostError(h.key, op+" finished after the lease was dropped")
+	case err == nil:
+		h.lease, h.lastRenewed = res, started
+		return res.Clone(), nil
+	case isLost(err) && dropIfRefused:
+		m.dropLocked(h, op+" refused")
+	}
+	return Lease{}, fmt.Errorf("lease %s: %s: %w", h.key, op, err)
+}
+
+// isLost reports whether err is a refusal. The store returns ErrLeaseLost
+// for renewals and checkpoints; nothing else means the lease is gone.
+func isLost(err error) bool { return errors.Is(err, ErrLeaseLost) }
+
+// dropLocked stops holding h because it was lost, and reports it to OnLost.
+func (m *Manager) dropLocked(h *heldLease, why string) {
+	if h.gone {
+		return
+	}
+	h.gone = true
+	m.removeLocked(h)
+	m.log.Info("lease lost", slog.String("lease", h.key), slog.Int64("counter", h.lease.Counter), slog.String("reason", why))
+	m.emitLocked(event{lost: true, lease: h.lease.Clone()})
+}
+
+// forgetLocked stops holding h without telling OnLost: it was released.
+func (m *Manager) forgetLocked(h *heldLease) {
+	h.gone = true
+	m.removeLocked(h)
+}
+
+// removeLocked deletes a gone entry from the map unless a write is still in
+// flight for it: until that write returns, the taker must not take the
+// lease again, or two writes of this worker would race on its counter.
+func (m *Manager) removeLocked(h *heldLease) {
+	if h.gone && !h.writing && m.held[h.key] == h {
+		delete(m.held, h.key)
+	}
+}
+
+// addLocked starts holding l, taken by a write that started at renewed.
+func (m *Manager) addLocked(l Lease, renewed time.Time) {
+	m.held[l.Key] = newHeldLease(l, renewed)
+	m.emitLocked(event{lease: l.Clone()})
+}
+
+// clearDeferred forgets the deferred checkpoint d if it is still the one
+// pending: a checkpoint written since superseded it.
+func (m *Manager) clearDeferred(h *heldLease, d *checkpoint.Position) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if h.deferred == d {
+		h.deferred = nil
+	}
+}
+
+// entries returns the leases held now.
+func (m *Manager) entries() []*heldLease {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]*heldLease, 0, len(m.held))
+	for _, h := range m.held {
+		if !h.gone {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// Held returns copies of the leases this worker holds now, sorted by key.
+// It does no I/O and never waits for a store call.
+func (m *Manager) Held() []Lease {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]Lease, 0, len(m.held))
+	for _, h := range m.held {
+		if !h.gone {
+			out = append(out, h.lease.Clone())
+		}
+	}
+	sortByKey(out)
+	return out
+}
+
+// Lease returns a copy of the held lease with the given key, as last written
+// by this worker. It does no I/O.
+func (m *Manager) Lease(key string) (Lease, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	h := m.held[key]
+	if h == nil || h.gone {
+		return Lease{}, false
+	}
+	return h.lease.Clone(), true
+}
+
+func sortByKey(ls []Lease) {
+	slices.SortFunc(ls, func(a, b Lease) int { return strings.Compare(a.Key, b.Key) })
+}

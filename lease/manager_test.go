@@ -1,0 +1,313 @@
+package lease
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/gokcl/kcl/checkpoint"
+)
+
+// The Manager's tests run inside synctest bubbles: the Manager reads the
+// real clock, which is virtual there, so FailoverTime passes in no time.
+// Durations below are the defaults: FailoverTime 10s, RenewInterval 3.33s,
+// TakerInterval 5s, drop after 9s without renewal.
+
+const (
+	defaultRenew = DefaultFailoverTime / 3
+	defaultTaker = DefaultFailoverTime / 2
+	defaultDrop  = DefaultFailoverTime * 9 / 10
+)
+
+// hookStore is a MemoryStore that records its calls and lets a test fail
+// or block them.
+type hookStore struct {
+	*MemoryStore
+
+	mu     sync.Mutex
+	calls  []string                                                  // "Op key", in order
+	before func(ctx context.Context, op string, l Lease) (err error) // optional
+}
+
+func newHookStore() *hookStore { return &hookStore{MemoryStore: NewMemoryStore()} }
+
+// setBefore installs f, called before every call (with an empty lease for
+// List); an error from f fails the call.
+func (s *hookStore) setBefore(f func(ctx context.Context, op string, l Lease) error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.before = f
+}
+
+func (s *hookStore) hook(ctx context.Context, op string, l Lease) error {
+	s.mu.Lock()
+	s.calls = append(s.calls, op+" "+l.Key)
+	f := s.before
+	s.mu.Unlock()
+	if f != nil {
+		return f(ctx, op, l)
+	}
+	return nil
+}
+
+// callsFor returns the calls made for the lease key, in order.
+func (s *hookStore) callsFor(key string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, c := range s.calls {
+		if op, k, _ := strings.Cut(c, " "); k == key {
+			out = append(out, op)
+		}
+	}
+	return out
+}
+
+func (s *hookStore) List(ctx context.Context) ([]Lease, error) {
+	if err := s.hook(ctx, "List", Lease{}); err != nil {
+		return nil, err
+	}
+	return s.MemoryStore.List(ctx)
+}
+
+func (s *hookStore) Renew(ctx context.Context, l Lease) (Lease, error) {
+	if err := s.hook(ctx, "Renew", l); err != nil {
+		return Lease{}, err
+	}
+	return s.MemoryStore.Renew(ctx, l)
+}
+
+func (s *hookStore) Take(ctx context.Context, l Lease, owner string) (Lease, error) {
+	if err := s.hook(ctx, "Take", l); err != nil {
+		return Lease{}, err
+	}
+	return s.MemoryStore.Take(ctx, l, owner)
+}
+
+func (s *hookStore) Release(ctx context.Context, l Lease) (Lease, error) {
+	if err := s.hook(ctx, "Release", l); err != nil {
+		return Lease{}, err
+	}
+	return s.MemoryStore.Release(ctx, l)
+}
+
+func (s *hookStore) UpdateCheckpoint(ctx context.Context, l Lease) (Lease, error) {
+	if err := s.hook(ctx, "UpdateCheckpoint", l); err != nil {
+		return Lease{}, err
+	}
+	return s.MemoryStore.UpdateCheckpoint(ctx, l)
+}
+
+// createLeases adds n unowned leases "shard-0".."shard-<n-1>" at
+// TRIM_HORIZON, owned by owner if not empty.
+func createLeases(t *testing.T, s Store, n int, owner string) []string {
+	t.Helper()
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("shard-%d", i)
+		require.NoError(t, s.Create(context.Background(), Lease{Key: keys[i], Owner: owner, Checkpoint: checkpoint.TrimHorizon}))
+	}
+	return keys
+}
+
+// stored returns the stored lease with the key.
+func stored(t *testing.T, s Store, key string) Lease {
+	t.Helper()
+	ls, err := s.List(context.Background())
+	require.NoError(t, err)
+	for _, l := range ls {
+		if l.Key == key {
+			return l
+		}
+	}
+	t.Fatalf("no lease %s in the table", key)
+	return Lease{}
+}
+
+// running is a Manager whose Run is in progress, inside a bubble.
+type running struct {
+	*Manager
+	cancel  context.CancelFunc
+	done    chan error
+	stopped bool
+}
+
+// stop cancels Run and waits for it; it returns Run's result.
+func (r *running) stop() error {
+	r.cancel()
+	r.stopped = true
+	return <-r.done
+}
+
+// runManager starts Run for a Manager on s with cfg; the test's cleanup
+// stops it and checks that Run returned nil.
+func runManager(t *testing.T, s Store, cfg Config) *running {
+	t.Helper()
+	m, err := NewManager(s, cfg)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{Manager: m, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- m.Run(ctx) }()
+	synctest.Wait() // Run has started, and made its first scan
+	t.Cleanup(func() {
+		if !r.stopped {
+			require.NoError(t, r.stop())
+		}
+	})
+	return r
+}
+
+// events records OnAcquired and OnLost calls and checks that they are never
+// concurrent.
+type events struct {
+	mu      sync.Mutex
+	log     []string // "+key" acquired, "-key" lost
+	inside  atomic.Int32
+	overlap atomic.Bool
+}
+
+func (e *events) record(s string) {
+	if e.inside.Add(1) != 1 {
+		e.overlap.Store(true)
+	}
+	defer e.inside.Add(-1)
+	time.Sleep(time.Millisecond) // give a concurrent call the chance to overlap
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.log = append(e.log, s)
+}
+
+func (e *events) config(cfg Config) Config {
+	cfg.OnAcquired = func(l Lease) { e.record("+" + l.Key) }
+	cfg.OnLost = func(l Lease) { e.record("-" + l.Key) }
+	return cfg
+}
+
+func (e *events) get() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.log)
+}
+
+func heldKeys(m *Manager) []string {
+	var out []string
+	for _, l := range m.Held() {
+		out = append(out, l.Key)
+	}
+	return out
+}
+
+func TestRunTwice(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := runManager(t, NewMemoryStore(), Config{WorkerID: "w"})
+		err := r.Run(context.Background())
+		require.ErrorIs(t, err, ErrAlreadyRunning)
+		require.NoError(t, r.stop())
+		require.ErrorIs(t, r.Run(context.Background()), ErrAlreadyRunning)
+	})
+}
+
+// Run returns only after its goroutines exited: synctest.Test fails if any
+// goroutine of the bubble is still blocked when the test function returns,
+// and the Manager here was busy renewing, taking and calling back.
+func TestRunReturnsAfterGoroutinesExit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newHookStore()
+		keys := createLeases(t, s, 5, "")
+		var ev events
+		r := runManager(t, s, ev.config(Config{WorkerID: "w"}))
+		time.Sleep(time.Minute)
+		require.Equal(t, keys, heldKeys(r.Manager))
+		require.NoError(t, r.stop())
+		require.Empty(t, r.Held())
+		for _, key := range keys {
+			require.Empty(t, stored(t, s, key).Owner, "lease %s not released", key)
+		}
+		require.False(t, ev.overlap.Load())
+		require.Len(t, ev.get(), 5, "no OnLost for the final release: %v", ev.get())
+	})
+}
+
+func TestRunWithCancelledContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newHookStore()
+		createLeases(t, s, 2, "")
+		m, err := NewManager(s, Config{WorkerID: "w"})
+		require.NoError(t, err)
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		require.NoError(t, m.Run(ctx))
+		require.Empty(t, m.Held())
+	})
+}
+
+func TestHeldAndLease(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newHookStore()
+		keys := createLeases(t, s, 3, "")
+		r := runManager(t, s, Config{WorkerID: "w"})
+		time.Sleep(defaultTaker + time.Second) // the first cycle probes one lease, the second takes the rest
+		held := r.Held()
+		require.Len(t, held, 3)
+		require.True(t, slices.IsSortedFunc(held, func(a, b Lease) int { return compareKeys(a.Key, b.Key) }))
+		l, ok := r.Lease(keys[1])
+		require.True(t, ok)
+		require.Equal(t, "w", l.Owner)
+		require.Equal(t, stored(t, s, keys[1]).Counter, l.Counter)
+
+		// Copies: changing them changes nothing held.
+		l.ParentShardIDs = append(l.ParentShardIDs, "x")
+		held[0].Owner = "someone"
+		again, _ := r.Lease(keys[1])
+		require.Empty(t, again.ParentShardIDs)
+		require.Equal(t, "w", r.Held()[0].Owner)
+
+		_, ok = r.Lease("shard-none")
+		require.False(t, ok)
+	})
+}
+
+func compareKeys(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func TestLeasesAndRefresh(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newHookStore()
+		createLeases(t, s, 2, "")
+		m, err := NewManager(s, Config{WorkerID: "w"})
+		require.NoError(t, err)
+		require.Nil(t, m.Leases(), "before the first scan")
+
+		ls, err := m.Refresh(context.Background())
+		require.NoError(t, err)
+		require.Len(t, ls, 2)
+		require.Equal(t, ls, m.Leases())
+
+		require.NoError(t, s.Create(context.Background(), Lease{Key: "shard-new", Checkpoint: checkpoint.Latest}))
+		require.Len(t, m.Leases(), 2, "no I/O in Leases")
+		ls, err = m.Refresh(context.Background())
+		require.NoError(t, err)
+		require.Len(t, ls, 3)
+
+		s.setBefore(func(context.Context, string, Lease) error { return errors.New("network down") })
+		_, err = m.Refresh(context.Background())
+		require.ErrorContains(t, err, "network down")
+		require.Len(t, m.Leases(), 3, "the last successful scan")
+	})
+}

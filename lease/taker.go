@@ -1,0 +1,225 @@
+package lease
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"time"
+)
+
+// observation is what this worker knows of a lease's liveness: the counter
+// it last read and when it first read it, on this worker's monotonic clock.
+// Expiry is judged from these alone, never from a time stored in the table
+// or read on another host.
+type observation struct {
+	counter    int64
+	firstSeen  time.Time // the end of the first scan that read counter
+	availSince time.Time // the first scan that found it available at counter; zero if none
+	scan       uint64    // the number of the last scan that listed the lease
+}
+
+// heldState is what a scan needs to know of a lease in Manager.held.
+type heldState struct {
+	gone     bool // dropped while a write is in flight: neither held nor takeable
+	finished bool
+}
+
+// runTaker scans the table and takes what the plan gives this worker, at
+// once and then each TakerInterval, or sooner when a watched lease would
+// expire, until ctx is done.
+//
+// Scanning at expiry times is what bounds failover: a worker dies at D; a
+// survivor first reads its last counter at a scan S ≤ D + TakerInterval and
+// wakes at S + FailoverTime, when the lease has expired in its eyes. With
+// scans every TakerInterval only, it would notice up to one more interval
+// later.
+func (m *Manager) runTaker(ctx context.Context) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		timer.Reset(time.Until(m.takerCycle(ctx)))
+	}
+}
+
+// takerCycle runs one scan and its takes, and returns when to scan next.
+func (m *Manager) takerCycle(ctx context.Context) time.Time {
+	v, err := m.scan(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			m.log.Warn("lease table scan failed", slog.Any("error", err))
+		}
+		return time.Now().Add(min(m.cfg.TakerInterval, m.cfg.RenewInterval))
+	}
+	if !m.stopTaking.Load() {
+		p := planAcquisitions(v, limits{m.cfg.MaxLeasesForWorker, m.cfg.MaxLeasesToStealAtOnce}, shuffleLeases)
+		m.logPlan(v, p)
+		m.carryOut(ctx, p)
+	}
+	m.scanMu.Lock()
+	defer m.scanMu.Unlock()
+	return m.wakeAt
+}
+
+// scan lists the table, updates the observations and the table Leases
+// returns, and returns the view the planner works on.
+func (m *Manager) scan(ctx context.Context) (*view, error) {
+	m.scanMu.Lock()
+	defer m.scanMu.Unlock()
+	lctx, cancel := context.WithTimeout(ctx, m.cfg.TakerInterval)
+	leases, err := m.store.List(lctx)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("lease: list the lease table: %w", err)
+	}
+	// The time after the read: the writes this scan saw started before it,
+	// so no holder's lastRenewed is later than the firstSeen recorded here.
+	now := time.Now()
+	if !slices.IsSortedFunc(leases, func(a, b Lease) int { return strings.Compare(a.Key, b.Key) }) {
+		sortByKey(leases)
+	}
+	v := m.classify(leases, m.heldStates(), now)
+	m.mu.Lock()
+	m.table = leases
+	m.mu.Unlock()
+	m.log.Debug("scanned lease table", slog.Int("leases", len(leases)), slog.Int("unfinished", v.total), slog.Int("held", v.mine))
+	return v, nil
+}
+
+// heldStates returns the state of every entry of Manager.held.
+func (m *Manager) heldStates() map[string]heldState {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]heldState, len(m.held))
+	for k, h := range m.held {
+		out[k] = heldState{gone: h.gone, finished: h.lease.Finished()}
+	}
+	return out
+}
+
+// classify updates the observations with leases read at now, sets wakeAt,
+// and sorts the unfinished leases into this worker's, others' live ones and
+// available ones. The caller holds scanMu.
+func (m *Manager) classify(leases []Lease, held map[string]heldState, now time.Time) *view {
+	v := &view{me: m.cfg.WorkerID, lingering: make(map[string]bool), owned: make(map[string][]Lease)}
+	m.wakeAt = now.Add(m.cfg.TakerInterval)
+	m.scans++
+	for _, l := range leases {
+		o := m.observe(l, now)
+		st, isHeld := held[l.Key]
+		if (isHeld && st.finished) || (!isHeld && l.Finished()) {
+			continue
+		}
+		v.total++
+		switch {
+		case isHeld:
+			if !st.gone {
+				v.mine++
+			}
+		case l.Owner != "" && l.Owner != v.me && now.Sub(o.firstSeen) < m.cfg.FailoverTime:
+			v.owned[l.Owner] = append(v.owned[l.Owner], l)
+			m.wakeAt = minTime(m.wakeAt, o.firstSeen.Add(m.cfg.FailoverTime))
+		default:
+			if o.availSince.IsZero() {
+				o.availSince = now
+			} else {
+				v.lingering[l.Key] = true
+			}
+			v.available = append(v.available, l)
+		}
+	}
+	for key, o := range m.seen {
+		if o.scan != m.scans {
+			delete(m.seen, key) // deleted from the table
+		}
+	}
+	return v
+}
+
+// observe updates and returns l's observation, resetting it if the counter
+// changed. Observations are updated in place: a scan of thousands of leases,
+// most of them renewed since the last, allocates nothing for them.
+func (m *Manager) observe(l Lease, now time.Time) *observation {
+	o := m.seen[l.Key]
+	switch {
+	case o == nil:
+		o = &observation{counter: l.Counter, firstSeen: now}
+		m.seen[l.Key] = o
+	case o.counter != l.Counter:
+		*o = observation{counter: l.Counter, firstSeen: now}
+	}
+	o.scan = m.scans
+	return o
+}
+
+// carryOut makes the plan's writes, at most writeParallelism at a time.
+func (m *Manager) carryOut(ctx context.Context, p plan) {
+	if p.probe {
+		for _, l := range append(p.take, p.steal...) {
+			if ctx.Err() != nil || m.takeOne(ctx, l) {
+				return
+			}
+		}
+		return
+	}
+	parallel(append(p.take, p.steal...), func(l Lease) { m.takeOne(ctx, l) })
+}
+
+// takeOne takes l as observed, conditionally on its owner and counter, and
+// starts holding it. ErrConflict means someone moved first: skip it.
+func (m *Manager) takeOne(ctx context.Context, l Lease) bool {
+	started := time.Now()
+	tctx, cancel := context.WithTimeout(ctx, m.cfg.RenewInterval)
+	res, err := m.store.Take(tctx, l, m.cfg.WorkerID)
+	cancel()
+	if err != nil {
+		level := slog.LevelWarn
+		if errors.Is(err, ErrConflict) || ctx.Err() != nil {
+			level = slog.LevelDebug // someone renewed, took or released it first
+		}
+		m.log.Log(ctx, level, "taking a lease failed", slog.String("lease", l.Key), slog.String("owner", l.Owner),
+			slog.Int64("counter", l.Counter), slog.Any("error", err))
+		return false
+	}
+	m.mu.Lock()
+	m.addLocked(res, started)
+	m.mu.Unlock()
+	select {
+	case m.heldAdded <- struct{}{}:
+	default:
+	}
+	msg := "lease taken"
+	if l.Owner != "" && l.Owner != m.cfg.WorkerID {
+		msg = "lease taken from " + l.Owner
+	}
+	m.log.Info(msg, slog.String("lease", l.Key), slog.String("owner", l.Owner), slog.Int64("counter", res.Counter))
+	return true
+}
+
+func (m *Manager) logPlan(v *view, p plan) {
+	if len(p.take)+len(p.steal) == 0 {
+		return
+	}
+	m.log.Debug("taker plan", slog.Int("unfinished", v.total), slog.Int("held", v.mine),
+		slog.Int("available", len(v.available)), slog.Int("workers", len(v.owned)+1),
+		slog.Int("take", len(p.take)), slog.Int("steal", len(p.steal)), slog.Bool("probe", p.probe))
+}
+
+func shuffleLeases(ls []Lease) {
+	rand.Shuffle(len(ls), func(i, j int) { ls[i], ls[j] = ls[j], ls[i] })
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
