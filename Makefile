@@ -60,6 +60,14 @@ emulators-up:
 emulators-down:
 	@$(EMULATORS) stop
 
+## demo: start the test servers and run examples/demo: three workers consume a
+## stream while it is split and merged and one worker restarts.
+demo:
+	@trap '$(EMULATORS) stop' EXIT; \
+	$(EMULATORS) start; \
+	eval "$$($(EMULATORS) env)"; \
+	$(GO) run ./examples/demo
+
 ## bench: the benchmarks, in benchstat's input format (bench.txt) and summarised.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./... | tee bench.txt

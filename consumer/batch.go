@@ -1,0 +1,83 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/gokcl/kcl/checkpoint"
+)
+
+// Batch is the records of one GetRecords response, after deaggregation,
+// handed to RecordProcessor.ProcessRecords. A Batch and its Records slice are
+// valid only until ProcessRecords returns: keep Record values (their Data is
+// never reused) but not the slice.
+type Batch struct {
+	// ShardID is the shard the records come from.
+	ShardID string
+	// Records are the user records, in shard order, never empty.
+	Records []Record
+	// MillisBehindLatest is how far the response was behind the newest
+	// record of the shard, as Kinesis reported it.
+	MillisBehindLatest int64
+	// Attempt counts deliveries of this batch: 1 the first time, then one
+	// more after each error returned by ProcessRecords.
+	Attempt int
+
+	cp *shardCheckpointer
+}
+
+// Checkpoint records that every record of the batch, and all before it in
+// the shard, has been processed. It writes to the lease table at once.
+// It returns an error wrapping ErrLeaseLost when this worker no longer holds
+// the shard's lease.
+func (b *Batch) Checkpoint(ctx context.Context) error {
+	if len(b.Records) == 0 {
+		return nil
+	}
+	return b.CheckpointAt(ctx, b.Records[len(b.Records)-1])
+}
+
+// CheckpointAt records that r, and every record before it in the shard, has
+// been processed. r must have been delivered already (ErrCheckpointAhead
+// otherwise) and not be before the stored checkpoint (ErrCheckpointBehind).
+// It writes to the lease table at once.
+func (b *Batch) CheckpointAt(ctx context.Context, r Record) error {
+	if b.cp == nil {
+		return errors.New("consumer: checkpoint on a Batch the consumer did not make")
+	}
+	return b.cp.checkpoint(ctx, r.Position())
+}
+
+// shardCheckpointer writes one shard's checkpoints through the lease
+// manager. Processors may call it from any goroutine.
+type shardCheckpointer struct {
+	shardID string
+	store   checkpoint.Store
+
+	mu        sync.Mutex
+	delivered checkpoint.Position // the last user record handed to the processor
+}
+
+func (s *shardCheckpointer) setDelivered(p checkpoint.Position) {
+	s.mu.Lock()
+	s.delivered = p
+	s.mu.Unlock()
+}
+
+func (s *shardCheckpointer) checkpoint(ctx context.Context, p checkpoint.Position) error {
+	if err := p.Validate(); err != nil {
+		return fmt.Errorf("checkpoint shard %s: %w", s.shardID, err)
+	}
+	s.mu.Lock()
+	delivered := s.delivered
+	s.mu.Unlock()
+	if delivered.SequenceNumber == "" || p.Compare(delivered) > 0 {
+		return fmt.Errorf("checkpoint shard %s at %s: %w (last delivered %s)", s.shardID, p, ErrCheckpointAhead, delivered)
+	}
+	if err := s.store.Checkpoint(ctx, s.shardID, p); err != nil {
+		return fmt.Errorf("checkpoint shard %s at %s: %w", s.shardID, p, err)
+	}
+	return nil
+}

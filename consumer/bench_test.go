@@ -1,0 +1,103 @@
+package consumer
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gokcl/kcl/deagg"
+	"github.com/gokcl/kcl/internal/fakekinesis"
+	"github.com/gokcl/kcl/lease"
+)
+
+// BenchmarkPipeline measures user records per second through the whole
+// consumer (fetch → deaggregate → process → checkpoint) on the in-memory
+// stream and lease store: one shard of KPL aggregates of 100 user records of
+// 100 bytes, a no-op processor. One op is one user record.
+func BenchmarkPipeline(b *testing.B) {
+	const perAggregate = 100
+	agg := buildAggregate(b, perAggregate, 100)
+	aggregates := (b.N + perAggregate - 1) / perAggregate
+	stream := fakekinesis.New(testStream, 1)
+	for range aggregates {
+		stream.Put("pk", "", agg)
+	}
+	want := int64(aggregates * perAggregate)
+	var got atomic.Int64
+	done := make(chan struct{})
+	proc := RecordProcessorFunc(func(_ context.Context, batch *Batch) error {
+		if got.Add(int64(len(batch.Records))) == want {
+			close(done)
+		}
+		return nil
+	})
+	cfg := testConfig(stream, lease.NewMemoryStore(), "bench", func(string) RecordProcessor { return proc })
+	cfg.MaxRecords = 10000
+	cfg.Logger = nil
+	c, err := New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	runErr := make(chan error, 1)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	go func() { runErr <- c.Run(ctx) }()
+	<-done
+	elapsed := time.Since(start)
+	b.StopTimer()
+	cancel()
+	if err := <-runErr; err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(want)/elapsed.Seconds(), "records/s")
+}
+
+func buildAggregate(b *testing.B, n, size int) []byte {
+	var a deagg.Aggregator
+	data := make([]byte, size)
+	for i := range n {
+		if _, err := a.Add(fmt.Sprintf("key-%d", i), "", data); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return a.Flush().Data
+}
+
+// BenchmarkIdleShards reports the heap in use by a worker holding 1,000
+// leases on idle shards, once every shard's fetcher is polling.
+func BenchmarkIdleShards(b *testing.B) {
+	const shards = 1000
+	for range b.N {
+		stream := fakekinesis.New(testStream, shards)
+		store := lease.NewMemoryStore()
+		cfg := testConfig(stream, store, "idle", func(string) RecordProcessor {
+			return RecordProcessorFunc(func(context.Context, *Batch) error { return nil })
+		})
+		cfg.Logger = nil
+		cfg.PollInterval = time.Second
+		c, err := New(cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		runErr := make(chan error, 1)
+		go func() { runErr <- c.Run(ctx) }()
+		for stream.Calls("GetRecords") < 2*shards {
+			time.Sleep(50 * time.Millisecond)
+		}
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap-MB")
+		b.ReportMetric(float64(runtime.NumGoroutine()), "goroutines")
+		cancel()
+		if err := <-runErr; err != nil {
+			b.Fatal(err)
+		}
+	}
+}

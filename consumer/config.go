@@ -1,0 +1,256 @@
+package consumer
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"regexp"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+
+	"github.com/gokcl/kcl/lease"
+)
+
+// KinesisAPI is the part of the Kinesis API a consumer uses;
+// *kinesis.Client satisfies it.
+type KinesisAPI interface {
+	ListShards(ctx context.Context, in *kinesis.ListShardsInput, optFns ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error)
+	GetShardIterator(ctx context.Context, in *kinesis.GetShardIteratorInput, optFns ...func(*kinesis.Options)) (*kinesis.GetShardIteratorOutput, error)
+	GetRecords(ctx context.Context, in *kinesis.GetRecordsInput, optFns ...func(*kinesis.Options)) (*kinesis.GetRecordsOutput, error)
+}
+
+// DynamoDBAPI is the part of the DynamoDB API the lease table uses;
+// *dynamodb.Client satisfies it.
+type DynamoDBAPI = lease.DynamoDBAPI
+
+// Defaults of Config's fields.
+const (
+	DefaultFailoverTime       = 10 * time.Second
+	DefaultMaxRecords         = 10000
+	DefaultPollInterval       = time.Second
+	DefaultCheckpointInterval = 5 * time.Second
+	DefaultMaxBufferedBytes   = 256 << 20
+	DefaultShutdownTimeout    = 30 * time.Second
+	DefaultShardSyncInterval  = time.Minute
+)
+
+// Config configures a Consumer. Fields left zero take the documented
+// defaults; New reports every invalid value with an error naming the field.
+type Config struct {
+	// StreamName names the stream to consume. Set StreamName or StreamARN.
+	StreamName string
+	// StreamARN identifies the stream by ARN, for streams in other accounts.
+	StreamARN string
+	// AppName names the application; workers with the same AppName (and
+	// TableName) share the stream's shards. Required.
+	AppName string
+	// TableName is the DynamoDB lease table. Default: AppName. It is created
+	// (on-demand capacity) when missing.
+	TableName string
+	// WorkerID identifies this worker in the lease table; it must differ
+	// between the workers of an application. Default: the host name followed
+	// by a random suffix.
+	WorkerID string
+
+	// Kinesis is the Kinesis client, such as a *kinesis.Client. Required.
+	Kinesis KinesisAPI
+	// DynamoDB is the DynamoDB client, such as a *dynamodb.Client, for the
+	// lease table. Required unless LeaseStore is set.
+	DynamoDB DynamoDBAPI
+	// LeaseStore replaces the DynamoDB lease table, for example with
+	// lease.NewMemoryStore() for tests or a single process. Default: the
+	// table TableName through DynamoDB.
+	LeaseStore lease.Store
+
+	// NewProcessor returns the processor for a shard this worker has just
+	// acquired. Required. It is called from the consumer's goroutines, one
+	// call at a time.
+	NewProcessor func(shardID string) RecordProcessor
+
+	// InitialPosition is where a brand-new application starts: Latest (the
+	// default), TrimHorizon or AtTimestamp(t). Shards with a checkpoint
+	// resume from it.
+	InitialPosition InitialPosition
+
+	// FailoverTime is how long a lease may go without renewal before other
+	// workers take it over. Leases are renewed every FailoverTime/3. Default
+	// 10s; at least 300ms.
+	FailoverTime time.Duration
+	// TakerInterval is how often the worker scans the lease table to take
+	// unowned or expired leases and to balance the load. Default
+	// FailoverTime/2.
+	TakerInterval time.Duration
+	// MaxLeasesForWorker caps how many leases this worker holds. Default 0:
+	// no cap.
+	MaxLeasesForWorker int
+	// ShardSyncInterval is how often the shard list is read to find new
+	// shards. Children of a shard read to its end are found at once, from
+	// the last GetRecords response. Default 1m.
+	ShardSyncInterval time.Duration
+
+	// MaxRecords is the most records one GetRecords call returns, 1 to
+	// 10000. Default 10000.
+	MaxRecords int
+	// PollInterval is the pause between GetRecords calls once a shard is
+	// caught up (MillisBehindLatest 0). A shard that is behind is read
+	// without pause. Default 1s.
+	PollInterval time.Duration
+	// CheckpointInterval bounds how often automatic checkpoints are written
+	// per shard: at most one write per interval, carried on a lease renewal
+	// when one is due. Checkpoints are always written at shard end, before
+	// a lease is released, and at shutdown. Default 5s.
+	CheckpointInterval time.Duration
+	// ManualCheckpoint turns automatic checkpoints off: only Batch.Checkpoint
+	// and Batch.CheckpointAt write them (and the SHARD_END checkpoint at the
+	// end of a shard, which the consumer writes after ShardEnded).
+	ManualCheckpoint bool
+	// MaxBufferedBytes bounds the record bytes fetched but not yet
+	// processed, across all shards. Default 256 MiB.
+	MaxBufferedBytes int64
+	// ShutdownTimeout bounds a graceful shutdown: finishing the batches in
+	// flight, ShutdownRequested, the final checkpoints and the release of
+	// the leases. Default 30s.
+	ShutdownTimeout time.Duration
+
+	// Logger receives the consumer's logs. Default: discard.
+	Logger *slog.Logger
+}
+
+// InitialPosition is where a brand-new application starts reading. The zero
+// value is Latest.
+type InitialPosition struct {
+	kind initialKind
+	at   time.Time
+}
+
+type initialKind uint8
+
+const (
+	initialLatest initialKind = iota
+	initialTrimHorizon
+	initialAtTimestamp
+)
+
+// Initial positions.
+var (
+	// Latest starts after the newest record: only records written after the
+	// application's first start are processed.
+	Latest = InitialPosition{kind: initialLatest}
+	// TrimHorizon starts at the oldest record still in the stream.
+	TrimHorizon = InitialPosition{kind: initialTrimHorizon}
+)
+
+// AtTimestamp starts at the first record that arrived at or after t. Unlike
+// the Java KCL, the timestamp is kept for every shard the application starts
+// from, including those reached later through the shard lineage.
+func AtTimestamp(t time.Time) InitialPosition {
+	return InitialPosition{kind: initialAtTimestamp, at: t}
+}
+
+// String names the position.
+func (p InitialPosition) String() string {
+	switch p.kind {
+	case initialTrimHorizon:
+		return "TRIM_HORIZON"
+	case initialAtTimestamp:
+		return "AT_TIMESTAMP(" + p.at.Format(time.RFC3339Nano) + ")"
+	}
+	return "LATEST"
+}
+
+var (
+	tableNameRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]{3,255}$`)
+	streamRE    = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,128}$`)
+)
+
+// withDefaults returns cfg with defaults filled in, or an error naming the
+// first invalid field.
+func (cfg Config) withDefaults() (Config, error) {
+	bad := func(field string, format string, args ...any) (Config, error) {
+		return Config{}, fmt.Errorf("%w: %s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case cfg.StreamName == "" && cfg.StreamARN == "":
+		return bad("StreamName", "set StreamName or StreamARN")
+	case cfg.StreamName != "" && !streamRE.MatchString(cfg.StreamName):
+		return bad("StreamName", "%q is not a valid stream name", cfg.StreamName)
+	case cfg.AppName == "":
+		return bad("AppName", "required")
+	case cfg.Kinesis == nil:
+		return bad("Kinesis", "required")
+	case cfg.DynamoDB == nil && cfg.LeaseStore == nil:
+		return bad("DynamoDB", "required (or set LeaseStore)")
+	case cfg.NewProcessor == nil:
+		return bad("NewProcessor", "required")
+	}
+	if cfg.TableName == "" {
+		cfg.TableName = cfg.AppName
+	}
+	if cfg.LeaseStore == nil && !tableNameRE.MatchString(cfg.TableName) {
+		return bad("TableName", "%q is not a valid DynamoDB table name (3-255 of a-z A-Z 0-9 _ . -)", cfg.TableName)
+	}
+	if cfg.WorkerID == "" {
+		cfg.WorkerID = defaultWorkerID()
+	}
+	if cfg.InitialPosition.kind == initialAtTimestamp && cfg.InitialPosition.at.IsZero() {
+		return bad("InitialPosition", "AtTimestamp with a zero time")
+	}
+	if cfg.FailoverTime == 0 {
+		cfg.FailoverTime = DefaultFailoverTime
+	}
+	durations := []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+		min  time.Duration
+	}{
+		{"FailoverTime", &cfg.FailoverTime, DefaultFailoverTime, 300 * time.Millisecond},
+		{"TakerInterval", &cfg.TakerInterval, cfg.FailoverTime / 2, time.Millisecond},
+		{"ShardSyncInterval", &cfg.ShardSyncInterval, DefaultShardSyncInterval, time.Millisecond},
+		{"PollInterval", &cfg.PollInterval, DefaultPollInterval, time.Millisecond},
+		{"CheckpointInterval", &cfg.CheckpointInterval, DefaultCheckpointInterval, 0},
+		{"ShutdownTimeout", &cfg.ShutdownTimeout, DefaultShutdownTimeout, time.Millisecond},
+	}
+	for _, d := range durations {
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+		if *d.v < d.min {
+			return bad(d.name, "%v is less than the minimum %v", *d.v, d.min)
+		}
+	}
+	switch {
+	case cfg.MaxRecords == 0:
+		cfg.MaxRecords = DefaultMaxRecords
+	case cfg.MaxRecords < 1 || cfg.MaxRecords > 10000:
+		return bad("MaxRecords", "%d is outside 1..10000", cfg.MaxRecords)
+	}
+	if cfg.MaxLeasesForWorker < 0 {
+		return bad("MaxLeasesForWorker", "%d is negative", cfg.MaxLeasesForWorker)
+	}
+	switch {
+	case cfg.MaxBufferedBytes == 0:
+		cfg.MaxBufferedBytes = DefaultMaxBufferedBytes
+	case cfg.MaxBufferedBytes < 1<<20:
+		return bad("MaxBufferedBytes", "%d is less than the minimum 1 MiB", cfg.MaxBufferedBytes)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return cfg, nil
+}
+
+func defaultWorkerID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "worker"
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return host + "-" + hex.EncodeToString(b[:])
+}

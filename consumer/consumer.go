@@ -1,0 +1,118 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+
+	"github.com/gokcl/kcl/lease"
+)
+
+// Consumer consumes one stream as one worker of an application. Run as many
+// Consumers (in as many processes) as you like with the same AppName: they
+// share the shards through the lease table.
+type Consumer struct {
+	cfg     Config
+	log     *slog.Logger
+	started atomic.Bool
+
+	// Set by Run before any goroutine starts, read-only afterwards.
+	store   lease.Store
+	mgr     *lease.Manager
+	budget  *budget
+	co      *coordinator
+	hardCtx context.Context // cancelled when a shutdown overruns ShutdownTimeout
+}
+
+// New validates cfg, fills in its defaults and returns a Consumer. It does no
+// I/O and never panics; an invalid field gives an error wrapping
+// ErrInvalidConfig that names the field.
+func New(cfg Config) (*Consumer, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	stream := cfg.StreamName
+	if stream == "" {
+		stream = cfg.StreamARN
+	}
+	return &Consumer{cfg: cfg, log: cfg.Logger.With("stream", stream, "worker", cfg.WorkerID)}, nil
+}
+
+// WorkerID returns the id this worker writes in the lease table.
+func (c *Consumer) WorkerID() string { return c.cfg.WorkerID }
+
+// Run consumes the stream until ctx is cancelled, then shuts down gracefully:
+// it stops fetching, lets each batch in flight finish, calls
+// ShutdownRequested, writes the final checkpoints and releases the leases, so
+// that other workers take the shards at once. It returns after every
+// goroutine it started has exited, within ShutdownTimeout of the
+// cancellation (plus the time of one lease release).
+//
+// Run returns nil after a cancellation, or the error that made it stop: the
+// lease table cannot be created or used, or the stream does not exist. It
+// may be called once.
+func (c *Consumer) Run(ctx context.Context) error {
+	if !c.started.CompareAndSwap(false, true) {
+		return ErrAlreadyRunning
+	}
+	if err := c.setup(ctx); err != nil {
+		return err
+	}
+	hardCtx, hardCancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer hardCancel()
+	c.hardCtx = hardCtx
+	c.co = newCoordinator(c)
+
+	mgrCtx, mgrCancel := context.WithCancel(hardCtx)
+	defer mgrCancel()
+	mgrDone := make(chan error, 1)
+	go func() { mgrDone <- c.mgr.Run(mgrCtx) }()
+
+	c.log.Info("consumer starting", "table", c.cfg.TableName, "initial_position", c.cfg.InitialPosition.String())
+	err := c.co.run(ctx, mgrDone)
+
+	// Shut down in order: no new leases; workers finish, checkpoint and
+	// release; then the manager stops renewing (and releases whatever a
+	// worker could not).
+	c.mgr.StopTaking()
+	c.co.stopWorkers(c.cfg.ShutdownTimeout, hardCancel)
+	mgrCancel()
+	if merr := <-mgrDone; merr != nil && err == nil && !errors.Is(merr, context.Canceled) {
+		err = fmt.Errorf("lease manager: %w", merr)
+	}
+	c.log.Info("consumer stopped", "error", err)
+	return err
+}
+
+// setup opens the lease table and makes the lease manager.
+func (c *Consumer) setup(ctx context.Context) error {
+	c.store = c.cfg.LeaseStore
+	if c.store == nil {
+		ds, err := lease.NewDynamoStore(c.cfg.DynamoDB, c.cfg.TableName)
+		if err != nil {
+			return fmt.Errorf("lease table: %w", err)
+		}
+		if err := ds.EnsureTable(ctx, lease.TableOptions{}); err != nil {
+			return fmt.Errorf("lease table: %w", err)
+		}
+		c.store = ds
+	}
+	c.budget = newBudget(c.cfg.MaxBufferedBytes)
+	mgr, err := lease.NewManager(c.store, lease.Config{
+		WorkerID:           c.cfg.WorkerID,
+		FailoverTime:       c.cfg.FailoverTime,
+		TakerInterval:      c.cfg.TakerInterval,
+		MaxLeasesForWorker: c.cfg.MaxLeasesForWorker,
+		Logger:             c.cfg.Logger, // it names the worker itself
+		OnAcquired:         func(l lease.Lease) { c.co.post(event{kind: eventAcquired, lease: l}) },
+		OnLost:             func(l lease.Lease) { c.co.post(event{kind: eventLost, lease: l}) },
+	})
+	if err != nil {
+		return fmt.Errorf("lease manager: %w", err)
+	}
+	c.mgr = mgr
+	return nil
+}

@@ -1,0 +1,109 @@
+package consumer
+
+import (
+	"crypto/md5"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gokcl/kcl/checkpoint"
+	"github.com/gokcl/kcl/deagg"
+)
+
+func kinesisRecord(seq string, pk string, data []byte) types.Record {
+	now := time.Unix(1700000000, 0)
+	return types.Record{SequenceNumber: aws.String(seq), PartitionKey: aws.String(pk), Data: data, ApproximateArrivalTimestamp: &now}
+}
+
+func aggregate(t *testing.T, n int) []byte {
+	t.Helper()
+	var a deagg.Aggregator
+	for i := range n {
+		r, err := a.Add(fmt.Sprintf("pk-%d", i), "", []byte(fmt.Sprintf("d-%d", i)))
+		require.NoError(t, err)
+		require.Nil(t, r)
+	}
+	return a.Flush().Data
+}
+
+func TestConvertPlainAndAggregated(t *testing.T) {
+	cv := converter{shardID: "s", log: testDiscard()}
+	recs := []types.Record{
+		kinesisRecord("10", "p", []byte("plain")),
+		kinesisRecord("11", "outer", aggregate(t, 3)),
+	}
+	got, res := cv.convert(nil, recs)
+	require.Len(t, got, 4)
+	require.Equal(t, "plain", string(got[0].Data))
+	require.False(t, got[0].Aggregated)
+	require.Equal(t, time.Unix(1700000000, 0), got[0].ApproximateArrivalTimestamp)
+	for i := 1; i < 4; i++ {
+		require.True(t, got[i].Aggregated)
+		require.Equal(t, "11", got[i].SequenceNumber)
+		require.EqualValues(t, i-1, got[i].SubSequenceNumber)
+		require.Equal(t, fmt.Sprintf("pk-%d", i-1), got[i].PartitionKey)
+		require.Equal(t, fmt.Sprintf("d-%d", i-1), string(got[i].Data))
+	}
+	require.Equal(t, checkpoint.At("11", 2), res.last)
+}
+
+func TestConvertCorruptAggregateIsDeliveredWhole(t *testing.T) {
+	data := aggregate(t, 3)
+	data[len(data)-1] ^= 0xff // break the MD5 trailer
+	cv := converter{shardID: "s", log: testDiscard()}
+	got, res := cv.convert(nil, []types.Record{kinesisRecord("5", "p", data)})
+	require.Len(t, got, 1)
+	require.Equal(t, data, got[0].Data)
+	require.False(t, got[0].Aggregated)
+	require.Equal(t, 1, res.corrupt)
+	require.Equal(t, checkpoint.At("5", 0), res.last)
+}
+
+func TestConvertResumesAfterTheCheckpoint(t *testing.T) {
+	cv := converter{shardID: "s", log: testDiscard(), resume: checkpoint.At("11", 1), resuming: true}
+	recs := []types.Record{
+		kinesisRecord("11", "outer", aggregate(t, 4)),
+		kinesisRecord("12", "p", []byte("next")),
+	}
+	got, _ := cv.convert(nil, recs)
+	require.Len(t, got, 3)
+	require.EqualValues(t, 2, got[0].SubSequenceNumber)
+	require.EqualValues(t, 3, got[1].SubSequenceNumber)
+	require.Equal(t, "next", string(got[2].Data))
+
+	plain := converter{shardID: "s", log: testDiscard(), resume: checkpoint.At("12", 0), resuming: true}
+	got, res := plain.convert(nil, []types.Record{kinesisRecord("12", "p", []byte("done"))})
+	require.Empty(t, got, "the checkpointed record itself is not delivered again")
+	require.Equal(t, checkpoint.At("12", 0), res.last)
+}
+
+func TestConvertDropsUserRecordsOutsideTheRange(t *testing.T) {
+	// The range holds exactly pk-0's hash key.
+	sum := md5.Sum([]byte("pk-0"))
+	k, err := deagg.HashKey("pk-0", "")
+	require.NoError(t, err)
+	_ = sum
+	cv := converter{shardID: "s", log: testDiscard(), hashStart: k, hashEnd: k, hasRange: true}
+	got, res := cv.convert(nil, []types.Record{kinesisRecord("1", "outer", aggregate(t, 5))})
+	require.Len(t, got, 1)
+	require.Equal(t, "pk-0", got[0].PartitionKey)
+	require.Equal(t, 4, res.dropped)
+	require.Equal(t, checkpoint.At("1", 4), res.last, "the checkpoint moves past dropped records")
+}
+
+func TestBackoffGrowsWithJitterAndCaps(t *testing.T) {
+	b := backoff{base: 100 * time.Millisecond, max: time.Second}
+	want := []time.Duration{100, 200, 400, 800, 1000, 1000}
+	for i, w := range want {
+		d := b.next()
+		w *= time.Millisecond
+		require.GreaterOrEqual(t, d, w/2, "attempt %d", i+1)
+		require.LessOrEqual(t, d, w, "attempt %d", i+1)
+	}
+	b.reset()
+	require.LessOrEqual(t, b.next(), 100*time.Millisecond)
+}

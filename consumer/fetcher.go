@@ -1,0 +1,206 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+	"unsafe"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/gokcl/kcl/checkpoint"
+)
+
+// recordSize is the memory a Record takes besides its payload.
+const recordSize = int64(unsafe.Sizeof(Record{}))
+
+// fetchedBatch is one GetRecords response, converted.
+type fetchedBatch struct {
+	records      []Record
+	res          convertResult
+	millisBehind int64
+	// end is set on the last batch of a closed shard; children are the
+	// shard's children as the response named them.
+	end      bool
+	children []types.ChildShard
+	held     int64 // budget bytes to release once processed
+}
+
+// fetcher reads one shard ahead of its processor: it runs in its own
+// goroutine, owned by the shard worker, and hands converted batches over a
+// channel holding one, so the next GetRecords overlaps the processing of the
+// previous batch.
+type fetcher struct {
+	c       *Consumer
+	shardID string
+	start   checkpoint.Position // the lease's checkpoint when the worker began
+	conv    converter
+	out     chan *fetchedBatch
+
+	iterator *string
+	lastSeq  string // sequence number of the last Kinesis record fetched
+	reserve  int64  // budget to reserve before the next call
+}
+
+func newFetcher(c *Consumer, shardID string, start checkpoint.Position, conv converter) *fetcher {
+	return &fetcher{c: c, shardID: shardID, start: start, conv: conv,
+		out: make(chan *fetchedBatch, 1), reserve: minReservation}
+}
+
+// run fetches until the shard ends or ctx is done, then closes f.out. Errors
+// are retried with backoff; run returns only ctx's error.
+func (f *fetcher) run(ctx context.Context) error {
+	defer close(f.out)
+	bo := backoff{base: 100 * time.Millisecond, max: 10 * time.Second}
+	for {
+		b, err := f.fetch(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			d := bo.next()
+			f.logFetchError(err, bo.attempt, d)
+			sleep(ctx, d)
+			continue
+		}
+		bo.reset()
+		select {
+		case f.out <- b:
+		case <-ctx.Done():
+			f.c.budget.release(b.held)
+			return ctx.Err()
+		}
+		if b.end {
+			return nil
+		}
+		if b.millisBehind == 0 {
+			// Caught up: pause before polling again. While behind, read on.
+			sleep(ctx, f.c.cfg.PollInterval)
+		}
+	}
+}
+
+// fetch makes one GetRecords call (getting an iterator first if needed).
+func (f *fetcher) fetch(ctx context.Context) (*fetchedBatch, error) {
+	if f.iterator == nil {
+		it, err := f.newIterator(ctx)
+		if err != nil {
+			return nil, err
+		}
+		f.iterator = it
+	}
+	held, err := f.c.budget.acquire(ctx, f.reserve)
+	if err != nil {
+		return nil, err
+	}
+	out, err := f.c.cfg.Kinesis.GetRecords(ctx, &kinesis.GetRecordsInput{
+		ShardIterator: f.iterator,
+		Limit:         aws.Int32(int32(f.c.cfg.MaxRecords)),
+		StreamARN:     optional(f.c.cfg.StreamARN),
+	})
+	if err != nil {
+		f.c.budget.release(held)
+		var expired *types.ExpiredIteratorException
+		if errors.As(err, &expired) {
+			// Renew the iterator from the last record fetched; the records
+			// before it are already on their way to the processor.
+			f.iterator = nil
+		}
+		return nil, fmt.Errorf("get records of shard %s: %w", f.shardID, err)
+	}
+	b := &fetchedBatch{millisBehind: aws.ToInt64(out.MillisBehindLatest)}
+	b.records, b.res = f.conv.convert(make([]Record, 0, len(out.Records)), out.Records)
+	// Account for the payloads and for the Record values that describe
+	// them, which outweigh small user records.
+	size := int64(len(b.records)) * recordSize
+	for i := range out.Records {
+		size += int64(len(out.Records[i].Data))
+	}
+	b.held = f.c.budget.settle(held, size)
+	f.reserve = max(size, minReservation)
+	if n := len(out.Records); n > 0 {
+		f.lastSeq = aws.ToString(out.Records[n-1].SequenceNumber)
+	}
+	f.iterator = out.NextShardIterator
+	if f.iterator == nil {
+		b.end, b.children = true, out.ChildShards
+	}
+	return b, nil
+}
+
+// newIterator returns an iterator after the last record fetched or, before
+// the first, at the lease's checkpoint.
+func (f *fetcher) newIterator(ctx context.Context) (*string, error) {
+	in := &kinesis.GetShardIteratorInput{
+		ShardId:    aws.String(f.shardID),
+		StreamName: optional(f.c.cfg.StreamName),
+		StreamARN:  optional(f.c.cfg.StreamARN),
+	}
+	switch {
+	case f.lastSeq != "":
+		in.ShardIteratorType = types.ShardIteratorTypeAfterSequenceNumber
+		in.StartingSequenceNumber = aws.String(f.lastSeq)
+	case f.start.SequenceNumber == checkpoint.SentinelTrimHorizon:
+		in.ShardIteratorType = types.ShardIteratorTypeTrimHorizon
+	case f.start.SequenceNumber == checkpoint.SentinelLatest:
+		in.ShardIteratorType = types.ShardIteratorTypeLatest
+	case f.start.SequenceNumber == checkpoint.SentinelAtTimestamp:
+		ip := f.c.cfg.InitialPosition
+		if ip.kind != initialAtTimestamp {
+			// The table says AT_TIMESTAMP but this worker was not given a
+			// time (the KCL does not store it): read everything.
+			f.c.log.Warn("lease checkpoint is AT_TIMESTAMP but InitialPosition has no timestamp; reading from TRIM_HORIZON",
+				"shard", f.shardID)
+			in.ShardIteratorType = types.ShardIteratorTypeTrimHorizon
+			break
+		}
+		in.ShardIteratorType = types.ShardIteratorTypeAtTimestamp
+		in.Timestamp = aws.Time(ip.at)
+	default:
+		// AT, not AFTER: the checkpoint may point inside an aggregate whose
+		// later user records are still to be processed; the converter skips
+		// those at or before the checkpoint.
+		in.ShardIteratorType = types.ShardIteratorTypeAtSequenceNumber
+		in.StartingSequenceNumber = aws.String(f.start.SequenceNumber)
+	}
+	out, err := f.c.cfg.Kinesis.GetShardIterator(ctx, in)
+	if err != nil {
+		return nil, fmt.Errorf("get %s iterator of shard %s: %w", in.ShardIteratorType, f.shardID, err)
+	}
+	if out.ShardIterator == nil {
+		return nil, fmt.Errorf("get %s iterator of shard %s: no iterator in the response", in.ShardIteratorType, f.shardID)
+	}
+	return out.ShardIterator, nil
+}
+
+func (f *fetcher) logFetchError(err error, attempt int, wait time.Duration) {
+	level := f.c.log.Warn
+	if isThrottle(err) || isExpired(err) {
+		level = f.c.log.Info
+	}
+	level("fetch failed; retrying", "shard", f.shardID, "attempt", attempt, "wait", wait, "error", err)
+}
+
+func isThrottle(err error) bool {
+	var (
+		pte *types.ProvisionedThroughputExceededException
+		kms *types.KMSThrottlingException
+		lim *types.LimitExceededException
+	)
+	return errors.As(err, &pte) || errors.As(err, &kms) || errors.As(err, &lim)
+}
+
+func isExpired(err error) bool {
+	var expired *types.ExpiredIteratorException
+	return errors.As(err, &expired)
+}
+
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return aws.String(s)
+}

@@ -1,0 +1,340 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"time"
+
+	"github.com/gokcl/kcl/checkpoint"
+	"github.com/gokcl/kcl/deagg"
+	"github.com/gokcl/kcl/lease"
+)
+
+// errLeaseLost is the cancellation cause of a shard worker whose lease was
+// lost, telling it apart from a consumer that stops.
+var errLeaseLost = fmt.Errorf("shard worker: %w", ErrLeaseLost)
+
+// errStopping reports that a graceful shutdown interrupted a wait.
+var errStopping = errors.New("consumer: shutting down")
+
+// shardWorker processes one leased shard, in one goroutine, from the moment
+// the lease is acquired until the shard ends, the lease is lost or the
+// consumer stops. Its context is scoped to the lease: the coordinator cancels
+// it (with cause errLeaseLost) when the lease is lost, and the consumer
+// cancels it when a shutdown overruns ShutdownTimeout. A graceful shutdown is
+// signalled by closing stopping instead, so the batch in flight can finish.
+type shardWorker struct {
+	c        *Consumer
+	lease    lease.Lease
+	info     ShardInfo
+	log      *slog.Logger
+	stopping <-chan struct{}
+
+	proc      RecordProcessor
+	cp        *shardCheckpointer
+	processed checkpoint.Position // the last user record processed (or skipped as not ours)
+	lastWrite time.Time           // of the last automatic checkpoint written at once
+}
+
+func newShardWorker(c *Consumer, l lease.Lease, stopping <-chan struct{}) *shardWorker {
+	w := &shardWorker{
+		c:        c,
+		lease:    l,
+		info:     ShardInfo{ShardID: l.Key, ParentShardIDs: l.ParentShardIDs, Checkpoint: l.Checkpoint},
+		log:      c.log.With("shard", l.Key),
+		stopping: stopping,
+	}
+	w.cp = &shardCheckpointer{shardID: l.Key, store: c.mgr}
+	if !l.Checkpoint.IsSentinel() {
+		w.cp.setDelivered(l.Checkpoint)
+		w.processed = l.Checkpoint
+	}
+	return w
+}
+
+// run is the worker's whole life.
+func (w *shardWorker) run(ctx context.Context) {
+	w.log.Info("shard worker starting", "checkpoint", w.lease.Checkpoint.String())
+	err := w.waitParents(ctx)
+	if err == nil {
+		w.proc = w.c.cfg.NewProcessor(w.info.ShardID)
+		err = w.retry(ctx, "initialize", w.initialize)
+	}
+	var end *fetchedBatch
+	if err == nil {
+		end, err = w.process(ctx)
+	}
+	switch {
+	case err == nil:
+		w.finish(ctx, end)
+	case errors.Is(err, errStopping):
+		w.shutdown(ctx)
+	case errors.Is(context.Cause(ctx), errLeaseLost):
+		w.leaseLost()
+	default:
+		w.log.Info("shard worker stopped", "reason", context.Cause(ctx))
+	}
+}
+
+// waitParents returns once every parent shard is done: its lease reached
+// SHARD_END, or it has no lease (a shard trimmed from the stream, or an
+// ancestor of the shards an application started from). Parent leases are
+// created before their children's, so the table scan that found this lease
+// also shows the parents' leases.
+func (w *shardWorker) waitParents(ctx context.Context) error {
+	for logged := false; ; logged = true {
+		pending := w.c.co.pendingParents(w.lease.ParentShardIDs)
+		if len(pending) == 0 {
+			return nil
+		}
+		if !logged {
+			w.log.Info("waiting for parent shards to be processed to their end", "parents", pending)
+		}
+		t := time.NewTimer(w.c.cfg.TakerInterval / 2)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return context.Cause(ctx)
+		case <-w.stopping:
+			t.Stop()
+			return errStopping
+		case <-w.c.co.finishedChanged():
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+func (w *shardWorker) initialize(ctx context.Context) error {
+	if si, ok := w.proc.(ShardInitializer); ok {
+		return si.InitializeShard(ctx, w.info)
+	}
+	return nil
+}
+
+// process runs the fetcher and delivers its batches until the shard ends
+// (returning its last batch), the lease is lost or the consumer stops.
+func (w *shardWorker) process(ctx context.Context) (*fetchedBatch, error) {
+	f := newFetcher(w.c, w.info.ShardID, w.lease.Checkpoint, w.converter())
+	fctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = f.run(fctx)
+	}()
+	defer func() {
+		cancel()
+		<-done
+		for b := range f.out { // batches fetched ahead and never processed
+			w.c.budget.release(b.held)
+		}
+	}()
+	w.lastWrite = time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		case <-w.stopping:
+			return nil, errStopping
+		case b, ok := <-f.out:
+			if !ok {
+				return nil, context.Cause(ctx)
+			}
+			err := w.handle(ctx, b)
+			w.c.budget.release(b.held)
+			if err != nil {
+				return nil, err
+			}
+			if b.end {
+				return b, nil
+			}
+		}
+	}
+}
+
+// converter returns the shard's record converter: it resumes after the
+// lease's checkpoint and, when the shard's hash key range is known, drops
+// user records of aggregates that belong to another shard.
+func (w *shardWorker) converter() converter {
+	cv := converter{shardID: w.info.ShardID, log: w.log}
+	if !w.lease.Checkpoint.IsSentinel() {
+		cv.resume, cv.resuming = w.lease.Checkpoint, true
+	}
+	start, end := w.lease.StartingHashKey, w.lease.EndingHashKey
+	if start == "" || end == "" {
+		start, end = w.c.co.hashRange(w.info.ShardID)
+	}
+	ks, err1 := deagg.ParseKey(start)
+	ke, err2 := deagg.ParseKey(end)
+	if err1 == nil && err2 == nil {
+		cv.hashStart, cv.hashEnd, cv.hasRange = ks, ke, true
+	} else {
+		w.log.Debug("hash key range unknown: aggregated user records are not filtered by range")
+	}
+	return cv
+}
+
+// handle delivers one batch until the processor accepts it, then advances
+// the automatic checkpoint.
+func (w *shardWorker) handle(ctx context.Context, b *fetchedBatch) error {
+	if b.res.dropped > 0 {
+		w.log.Debug("dropped user records routed to another shard", "count", b.res.dropped)
+	}
+	if len(b.records) > 0 {
+		batch := &Batch{ShardID: w.info.ShardID, Records: b.records, MillisBehindLatest: b.millisBehind, cp: w.cp}
+		w.cp.setDelivered(b.records[len(b.records)-1].Position())
+		err := w.retry(ctx, "process records", func(ctx context.Context) error {
+			batch.Attempt++
+			return w.processRecords(ctx, batch)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if b.res.last.SequenceNumber == "" {
+		return nil
+	}
+	w.processed = b.res.last
+	if len(b.records) == 0 {
+		// Nothing delivered (all skipped or dropped): still let the
+		// checkpoint move past it, so a restart does not read it again.
+		w.cp.setDelivered(b.res.last)
+	}
+	if !w.c.cfg.ManualCheckpoint {
+		w.autoCheckpoint(ctx)
+	}
+	return nil
+}
+
+// processRecords calls the processor, turning a panic into an error so that
+// the batch is retried rather than the process crashing.
+func (w *shardWorker) processRecords(ctx context.Context, b *Batch) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("processor panicked: %v\n%s", r, debug.Stack())
+		}
+	}()
+	return w.proc.ProcessRecords(ctx, b)
+}
+
+// autoCheckpoint writes the processed position at once when the last write
+// is CheckpointInterval old, and otherwise hands it to the lease manager to
+// carry on the lease's next renewal. Failures are logged: the next batch
+// tries again, and a lost lease cancels the worker's context.
+func (w *shardWorker) autoCheckpoint(ctx context.Context) {
+	var err error
+	if time.Since(w.lastWrite) >= w.c.cfg.CheckpointInterval {
+		w.lastWrite = time.Now()
+		err = w.c.mgr.Checkpoint(ctx, w.info.ShardID, w.processed)
+	} else {
+		err = w.c.mgr.Defer(w.info.ShardID, w.processed)
+	}
+	if err != nil && ctx.Err() == nil {
+		w.log.Warn("automatic checkpoint failed", "position", w.processed.String(), "error", err)
+	}
+}
+
+// retry calls fn until it succeeds, backing off between attempts; it gives
+// up only when the lease ends or the consumer stops.
+func (w *shardWorker) retry(ctx context.Context, what string, fn func(context.Context) error) error {
+	bo := backoff{base: 200 * time.Millisecond, max: 30 * time.Second}
+	for {
+		err := fn(ctx)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		d := bo.next()
+		w.log.Error(what+" failed; retrying", "attempt", bo.attempt, "wait", d, "error", err)
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return context.Cause(ctx)
+		case <-w.stopping:
+			t.Stop()
+			return errStopping
+		case <-t.C:
+		}
+	}
+}
+
+// finish ends a shard read to its end: ShardEnded, the SHARD_END checkpoint
+// (with the children), the children's leases, and the release of the lease.
+// Each step is retried until it succeeds, the lease is lost or the consumer
+// stops; the next owner then redoes what is missing.
+func (w *shardWorker) finish(ctx context.Context, end *fetchedBatch) {
+	children := w.c.co.childrenOf(w.info.ShardID, end.children)
+	steps := []struct {
+		what string
+		fn   func(context.Context) error
+	}{
+		{"shard ended", func(ctx context.Context) error {
+			if se, ok := w.proc.(ShardEnder); ok {
+				return se.ShardEnded(ctx, w.info)
+			}
+			return nil
+		}},
+		{"SHARD_END checkpoint", func(ctx context.Context) error {
+			return w.c.mgr.FinishShard(ctx, w.info.ShardID, childIDs(children))
+		}},
+		{"create child leases", func(ctx context.Context) error {
+			return w.c.co.createChildLeases(ctx, children)
+		}},
+	}
+	for _, s := range steps {
+		if err := w.retry(ctx, s.what, s.fn); err != nil {
+			w.afterInterrupt(ctx, err)
+			return
+		}
+	}
+	w.c.co.markFinished(w.info.ShardID)
+	if err := w.c.mgr.Release(ctx, w.info.ShardID); err != nil {
+		w.log.Warn("release of finished shard failed", "error", err)
+	}
+	w.log.Info("shard processed to its end", "children", childIDs(children))
+}
+
+func (w *shardWorker) afterInterrupt(ctx context.Context, err error) {
+	switch {
+	case errors.Is(err, errStopping):
+		w.shutdown(ctx)
+	case errors.Is(context.Cause(ctx), errLeaseLost):
+		w.leaseLost()
+	}
+}
+
+// shutdown ends the lease gracefully: ShutdownRequested, a final checkpoint
+// and the release, so that another worker takes the shard on its next taker
+// cycle instead of waiting for the lease to expire.
+func (w *shardWorker) shutdown(ctx context.Context) {
+	if sn, ok := w.proc.(ShutdownNotifiee); ok && w.proc != nil {
+		if err := sn.ShutdownRequested(ctx, w.info); err != nil {
+			w.log.Warn("ShutdownRequested failed", "error", err)
+		}
+	}
+	if !w.c.cfg.ManualCheckpoint && w.processed.SequenceNumber != "" {
+		if err := w.c.mgr.Checkpoint(ctx, w.info.ShardID, w.processed); err != nil {
+			w.log.Warn("final checkpoint failed", "position", w.processed.String(), "error", err)
+		}
+	}
+	if err := w.c.mgr.Release(ctx, w.info.ShardID); err != nil {
+		w.log.Warn("lease release failed", "error", err)
+		return
+	}
+	w.log.Info("lease released", "checkpoint", w.processed.String())
+}
+
+func (w *shardWorker) leaseLost() {
+	w.log.Info("lease lost; shard worker stopped")
+	if ll, ok := w.proc.(LeaseLoser); ok && w.proc != nil {
+		ctx, cancel := context.WithTimeout(w.c.hardCtx, w.c.cfg.ShutdownTimeout)
+		defer cancel()
+		ll.LeaseLost(ctx, w.info)
+	}
+}

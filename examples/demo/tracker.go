@@ -1,0 +1,94 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"sync"
+
+	"github.com/gokcl/kcl/consumer"
+)
+
+// tracker counts what was produced and processed: every record id once
+// (duplicates beyond), per-key order of first deliveries, per-shard totals.
+type tracker struct {
+	mu         sync.Mutex
+	seen       []uint32 // deliveries per record id
+	producedN  int
+	unique     int
+	dups       int
+	outOfOrder int
+	lastByKey  map[string]int
+	shards     map[string]*shardStat
+}
+
+type shardStat struct {
+	records int
+	lag     int64
+	worker  string
+}
+
+type summary struct {
+	produced, processed, lost, duplicates, outOfOrder int
+}
+
+func (s summary) line() string {
+	return fmt.Sprintf("produced %d, processed %d, lost %d, duplicates %d, out of order %d",
+		s.produced, s.processed, s.lost, s.duplicates, s.outOfOrder)
+}
+
+func newTracker(n int) *tracker {
+	return &tracker{seen: make([]uint32, n), lastByKey: map[string]int{}, shards: map[string]*shardStat{}}
+}
+
+func (t *tracker) produced(n int) {
+	t.mu.Lock()
+	t.producedN += n
+	t.mu.Unlock()
+}
+
+// record notes a batch processed by worker.
+func (t *tracker) record(worker string, b *consumer.Batch) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st := t.shards[b.ShardID]
+	if st == nil {
+		st = &shardStat{}
+		t.shards[b.ShardID] = st
+	}
+	st.records += len(b.Records)
+	st.lag, st.worker = b.MillisBehindLatest, worker
+	for _, r := range b.Records {
+		id, err := strconv.Atoi(string(r.Data))
+		if err != nil || id < 0 || id >= len(t.seen) {
+			continue // not ours
+		}
+		t.seen[id]++
+		if t.seen[id] > 1 {
+			t.dups++
+			continue
+		}
+		t.unique++
+		key := r.PartitionKey
+		if last, ok := t.lastByKey[key]; ok && id < last {
+			t.outOfOrder++
+		}
+		t.lastByKey[key] = id
+	}
+}
+
+func (t *tracker) summary() summary {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return summary{produced: t.producedN, processed: t.unique, lost: t.producedN - t.unique,
+		duplicates: t.dups, outOfOrder: t.outOfOrder}
+}
+
+func (t *tracker) shardStats() map[string]shardStat {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make(map[string]shardStat, len(t.shards))
+	for id, s := range t.shards {
+		out[id] = *s
+	}
+	return out
+}
