@@ -76,7 +76,7 @@ func TestFollowsSplitsAndMergesInOrder(t *testing.T) {
 		_, _, err := stream.Split(open[0], mid)
 		require.NoError(t, err)
 		putPlain(stream, "b", 200, 30)
-		open = stream.OpenShards() // shard 1, and the two children of shard 0
+		open = stream.OpenShards()              // shard 1, and the two children of shard 0
 		_, err = stream.Merge(open[1], open[2]) // the split's two children
 		require.NoError(t, err)
 		putAggregated(t, stream, "c", 400, 20)
