@@ -88,21 +88,25 @@ import (
 // lease, chosen at random (several newcomers probe at once), and plans in
 // full on its next scan, when newcomers that started with it are visible.
 // This costs a new worker one taker cycle; a fleet of newcomers then
-// converges on the next cycle, with every moved lease moving once.
+// converges on the next cycle, with every moved lease moving once. A worker
+// whose probe lost every race to other newcomers scans again within a tenth
+// of a cycle (see probeRetry), to be visible when the others plan in full.
 //
-// Lingering leases. An available lease that stays available from one scan to
-// the next belongs to an interval nobody took: its worker is capped by its
-// own MaxLeasesForWorker, or dead without its leases having expired yet, or
-// saw a different table. Any worker below ceil(N/|W|) (and its own cap) may
-// take it, so that capped workers do not leave shards unprocessed when others
-// have room.
+// Lingering leases. An available lease that stays available from one full
+// plan of this worker to its next scan (a probe hands nothing out) belongs
+// to an interval nobody took: its worker is capped by its
+// own MaxLeasesForWorker, or has stopped taking (shutting down), or is dead
+// without its leases having expired yet, or saw a different table. Any worker
+// may take it, up to its own cap and beyond its quota, so that shards are not
+// left unprocessed while some worker has room; if that leaves the load
+// uneven, the next cycles even it out by stealing.
 type view struct {
 	me        string
-	total     int                // N
-	mine      int                // this worker's load
-	available []Lease            // sorted by key
-	lingering map[string]bool    // keys of available leases also available at an earlier scan
-	owned     map[string][]Lease // other workers' live leases, each sorted by key
+	total     int                 // N
+	mine      int                 // this worker's load
+	available []*Lease            // sorted by key
+	lingering map[string]bool     // keys of available leases already available at this worker's last full plan
+	owned     map[string][]*Lease // other workers' live leases, each sorted by key
 }
 
 // limits are this worker's caps; 0 means none.
@@ -125,7 +129,7 @@ type workerLoad struct {
 
 // planAcquisitions computes this worker's part of the balance plan for v;
 // shuffle randomizes the probe's candidates.
-func planAcquisitions(v *view, lim limits, shuffle func([]Lease)) plan {
+func planAcquisitions(v *view, lim limits, shuffle func([]*Lease)) plan {
 	if v.total == 0 {
 		return plan{}
 	}
@@ -137,33 +141,41 @@ func planAcquisitions(v *view, lim limits, shuffle func([]Lease)) plan {
 	}
 	needs := needsOf(loads, quota)
 	from, n, rest := share(v.me, needs, len(v.available))
-	take := slices.Clone(v.available[from : from+n])
+	take := slices.Clip(v.available[from : from+n])
 	from, n, _ = share(v.me, rest, len(gives))
 	steal := gives[from : from+n]
 
 	room := capAt(quota[v.me], lim.maxLeases) - v.mine
 	take = take[:clamp(len(take), room)]
 	steal = steal[:clamp(len(steal), min(room-len(take), capAt(len(steal), lim.maxSteal)))]
-	target := capAt((v.total+len(loads)-1)/len(loads), lim.maxLeases)
-	take = append(take, v.lingeringOutside(take, target-v.mine-len(take)-len(steal), shuffle)...)
-	return plan{take: take, steal: steal}
+	room = capAt(v.total, lim.maxLeases) - v.mine - len(take) - len(steal)
+	take = append(take, v.lingeringOutside(take, room, shuffle)...)
+	return plan{take: values(take), steal: values(steal)}
 }
 
 // probe is the plan of a worker holding nothing: one lease, at random.
-func probe(v *view, quota int, gives []Lease, shuffle func([]Lease)) plan {
+func probe(v *view, quota int, gives []*Lease, shuffle func([]*Lease)) plan {
 	switch {
 	case quota == 0:
 		return plan{}
 	case len(v.available) > 0:
 		c := slices.Clone(v.available)
 		shuffle(c)
-		return plan{take: c, probe: true}
+		return plan{take: values(c), probe: true}
 	case len(gives) > 0:
-		c := slices.Clone(gives)
-		shuffle(c)
-		return plan{steal: c, probe: true}
+		shuffle(gives)
+		return plan{steal: values(gives), probe: true}
 	}
 	return plan{}
+}
+
+// values returns copies of the leases.
+func values(ls []*Lease) []Lease {
+	out := make([]Lease, len(ls))
+	for i, l := range ls {
+		out[i] = *l
+	}
+	return out
 }
 
 // loads returns W with each worker's load, sorted by ID.
@@ -210,8 +222,8 @@ func needsOf(loads []workerLoad, quota map[string]int) []workerLoad {
 
 // gives returns the sequence of leases the workers above their quota give:
 // each, in ID order, its first load − quota leases in key order.
-func (v *view) gives(loads []workerLoad, quota map[string]int) []Lease {
-	var out []Lease
+func (v *view) gives(loads []workerLoad, quota map[string]int) []*Lease {
+	var out []*Lease
 	for _, w := range loads {
 		if d := w.load - quota[w.id]; d > 0 && w.id != v.me {
 			out = append(out, v.owned[w.id][:d]...)
@@ -240,7 +252,7 @@ func share(me string, needs []workerLoad, supply int) (from, n int, rest []worke
 
 // lingeringOutside returns up to max lingering leases not in planned, in
 // random order so that several workers with room do not all try the same.
-func (v *view) lingeringOutside(planned []Lease, max int, shuffle func([]Lease)) []Lease {
+func (v *view) lingeringOutside(planned []*Lease, max int, shuffle func([]*Lease)) []*Lease {
 	if max <= 0 || len(v.lingering) == 0 {
 		return nil
 	}
@@ -248,7 +260,7 @@ func (v *view) lingeringOutside(planned []Lease, max int, shuffle func([]Lease))
 	for _, l := range planned {
 		skip[l.Key] = true
 	}
-	var out []Lease
+	var out []*Lease
 	for _, l := range v.available {
 		if v.lingering[l.Key] && !skip[l.Key] {
 			out = append(out, l)

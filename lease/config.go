@@ -51,7 +51,8 @@ type Config struct {
 	TakerInterval time.Duration
 
 	// MaxLeasesForWorker caps the leases this worker takes. Default 0:
-	// unlimited. Leases that no worker can take because of the cap stay
+	// unlimited. Other workers take what the cap leaves of this worker's
+	// share, one taker cycle later; leases that no worker has room for stay
 	// unprocessed, as in the Java KCL.
 	MaxLeasesForWorker int
 

@@ -16,10 +16,10 @@ import (
 // Expiry is judged from these alone, never from a time stored in the table
 // or read on another host.
 type observation struct {
-	counter    int64
-	firstSeen  time.Time // the end of the first scan that read counter
-	availSince time.Time // the first scan that found it available at counter; zero if none
-	scan       uint64    // the number of the last scan that listed the lease
+	counter   int64
+	firstSeen time.Time // the end of the first scan that read counter
+	planned   bool      // available in a full plan of this worker, at counter
+	scan      uint64    // the number of the last scan that listed the lease
 }
 
 // heldState is what a scan needs to know of a lease in Manager.held.
@@ -62,11 +62,26 @@ func (m *Manager) takerCycle(ctx context.Context) time.Time {
 	if !m.stopTaking.Load() {
 		p := planAcquisitions(v, limits{m.cfg.MaxLeasesForWorker, m.cfg.MaxLeasesToStealAtOnce}, shuffleLeases)
 		m.logPlan(v, p)
-		m.carryOut(ctx, p)
+		if !p.probe {
+			m.markPlanned(v.available)
+		}
+		if !m.carryOut(ctx, p) {
+			return time.Now().Add(probeRetry(m.cfg.TakerInterval))
+		}
 	}
 	m.scanMu.Lock()
 	defer m.scanMu.Unlock()
 	return m.wakeAt
+}
+
+// probeRetry is how long a worker whose probe failed waits before scanning
+// again: 5–10% of TakerInterval, at random. Its probe lost every race to
+// other newcomers probing at the same moment; it must become visible before
+// they plan in full, one TakerInterval after their probes, or they would
+// plan without it and give it leases only on a later cycle, moving some
+// twice. The next scan sees the winners, and gives it more candidates.
+func probeRetry(interval time.Duration) time.Duration {
+	return interval/20 + rand.N(interval/20+1)
 }
 
 // scan lists the table, updates the observations and the table Leases
@@ -109,10 +124,11 @@ func (m *Manager) heldStates() map[string]heldState {
 // and sorts the unfinished leases into this worker's, others' live ones and
 // available ones. The caller holds scanMu.
 func (m *Manager) classify(leases []Lease, held map[string]heldState, now time.Time) *view {
-	v := &view{me: m.cfg.WorkerID, lingering: make(map[string]bool), owned: make(map[string][]Lease)}
+	v := &view{me: m.cfg.WorkerID, lingering: make(map[string]bool), owned: make(map[string][]*Lease)}
 	m.wakeAt = now.Add(m.cfg.TakerInterval)
 	m.scans++
-	for _, l := range leases {
+	for i := range leases {
+		l := &leases[i]
 		o := m.observe(l, now)
 		st, isHeld := held[l.Key]
 		if (isHeld && st.finished) || (!isHeld && l.Finished()) {
@@ -128,9 +144,7 @@ func (m *Manager) classify(leases []Lease, held map[string]heldState, now time.T
 			v.owned[l.Owner] = append(v.owned[l.Owner], l)
 			m.wakeAt = minTime(m.wakeAt, o.firstSeen.Add(m.cfg.FailoverTime))
 		default:
-			if o.availSince.IsZero() {
-				o.availSince = now
-			} else {
+			if o.planned {
 				v.lingering[l.Key] = true
 			}
 			v.available = append(v.available, l)
@@ -144,10 +158,23 @@ func (m *Manager) classify(leases []Lease, held map[string]heldState, now time.T
 	return v
 }
 
+// markPlanned records that a full plan (not a probe) handed out the
+// available leases: if one is still available, at the same counter, on a
+// later scan, the worker it was given to did not take it.
+func (m *Manager) markPlanned(available []*Lease) {
+	m.scanMu.Lock()
+	defer m.scanMu.Unlock()
+	for _, l := range available {
+		if o := m.seen[l.Key]; o != nil && o.counter == l.Counter {
+			o.planned = true
+		}
+	}
+}
+
 // observe updates and returns l's observation, resetting it if the counter
 // changed. Observations are updated in place: a scan of thousands of leases,
 // most of them renewed since the last, allocates nothing for them.
-func (m *Manager) observe(l Lease, now time.Time) *observation {
+func (m *Manager) observe(l *Lease, now time.Time) *observation {
 	o := m.seen[l.Key]
 	switch {
 	case o == nil:
@@ -160,17 +187,19 @@ func (m *Manager) observe(l Lease, now time.Time) *observation {
 	return o
 }
 
-// carryOut makes the plan's writes, at most writeParallelism at a time.
-func (m *Manager) carryOut(ctx context.Context, p plan) {
+// carryOut makes the plan's writes, at most writeParallelism at a time. It
+// returns false if the plan was a probe and every candidate failed.
+func (m *Manager) carryOut(ctx context.Context, p plan) bool {
 	if p.probe {
 		for _, l := range append(p.take, p.steal...) {
 			if ctx.Err() != nil || m.takeOne(ctx, l) {
-				return
+				return true
 			}
 		}
-		return
+		return false
 	}
 	parallel(append(p.take, p.steal...), func(l Lease) { m.takeOne(ctx, l) })
+	return true
 }
 
 // takeOne takes l as observed, conditionally on its owner and counter, and
@@ -213,7 +242,7 @@ func (m *Manager) logPlan(v *view, p plan) {
 		slog.Int("take", len(p.take)), slog.Int("steal", len(p.steal)), slog.Bool("probe", p.probe))
 }
 
-func shuffleLeases(ls []Lease) {
+func shuffleLeases(ls []*Lease) {
 	rand.Shuffle(len(ls), func(i, j int) { ls[i], ls[j] = ls[j], ls[i] })
 }
 
