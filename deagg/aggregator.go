@@ -27,7 +27,9 @@ type AggregatedRecord struct {
 
 // Aggregator packs user records into aggregated records, byte for byte as
 // the KPL encodes them (tables first, then records, fields in field number
-// order, keys deduplicated), so any deaggregator reads them.
+// order, keys deduplicated), so any deaggregator reads them. Unlike the KPL,
+// which puts a lone record as it is, it wraps even a single record, so that
+// every record it returns is an aggregate.
 //
 // The zero Aggregator is ready to use. An Aggregator is not safe for
 // concurrent use.
