@@ -208,6 +208,8 @@ func unpackSeeds() []seed {
 		{name: "message-truncated", data: msg[:len(msg)-3]},
 		{name: "message-huge-length", data: pb(nil).tag(3, protowire.BytesType).raw(0xff, 0xff, 0xff, 0xff, 0x0f)},
 		{name: "message-wrong-wire-type", data: pb(nil).str(1, "k").msg(3, pb(nil).str(1, "0").str(3, "d"))},
+		{name: "message-keys-between-records", data: pb(nil).str(1, "a").msg(3, rec(0, strings.Repeat("d", 300))).
+			str(2, "7").msg(3, recEHK(1, 0, "x")).str(1, "b")},
 		{name: "plain", data: []byte("plain record")},
 	}
 }

@@ -3,6 +3,7 @@ package deagg
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -126,20 +127,40 @@ func consumeVarint(b []byte) (uint64, int) {
 	return protowire.ConsumeVarint(b)
 }
 
-// keyString converts the smallest range of body holding every key to one
-// string, the only allocation of a call, and returns it with its offset.
-// Keys are then substrings of it.
+// keyString converts the keys of body to one string, the only allocation of
+// a call, and returns it with the offset in body it starts at: keys are then
+// substrings of it. Normally (the KPL writes the tables together) that is the
+// range of body from the first key to the last; if that range holds mostly
+// other bytes (records between table entries), the keys are copied together
+// instead, so that a retained key does not pin the records' data.
 func (t *tables) keyString(body []byte) (string, int) {
-	lo, hi := len(body), 0
+	lo, hi, total := len(body), 0, 0
 	for _, tab := range [2][]span{t.pks, t.ehks} {
 		for _, s := range tab {
-			lo, hi = min(lo, s.start), max(hi, s.end)
+			lo, hi, total = min(lo, s.start), max(hi, s.end), total+s.end-s.start
 		}
 	}
 	if lo >= hi { // no keys, or only empty ones
 		return "", lo
 	}
+	if gap := hi - lo - total; gap > total && gap > 256 {
+		return t.compactKeys(body, total), 0
+	}
 	return string(body[lo:hi]), lo
+}
+
+// compactKeys copies the keys of body into one string of total bytes and
+// rewrites the tables' spans to index it.
+func (t *tables) compactKeys(body []byte, total int) string {
+	var sb strings.Builder
+	sb.Grow(total)
+	for _, tab := range [2][]span{t.pks, t.ehks} {
+		for i, s := range tab {
+			tab[i] = span{sb.Len(), sb.Len() + s.end - s.start}
+			sb.Write(body[s.start:s.end])
+		}
+	}
+	return sb.String()
 }
 
 // appendRecords decodes every record of body, already scanned by t, and

@@ -8,8 +8,9 @@ import (
 // UserRecord is one record packed in an aggregated record.
 type UserRecord struct {
 	// PartitionKey is the user record's partition key. The partition and
-	// explicit hash keys of one aggregated record share one string, which
-	// holds the key tables only, never the data.
+	// explicit hash keys of one aggregated record share one string that
+	// holds little but the keys, so keeping a key does not keep the
+	// aggregate's data alive.
 	PartitionKey string
 	// ExplicitHashKey is the user record's explicit hash key (a decimal
 	// string), or "" if it has none.

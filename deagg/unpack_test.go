@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -279,5 +280,34 @@ func TestAppendUnpackedAllocations(t *testing.T) {
 	plain := []byte("not aggregated")
 	if n := testing.AllocsPerRun(100, func() { _, _ = AppendUnpacked(dst[:0], plain) }); n != 0 {
 		t.Fatalf("%v allocations for a plain record, want 0", n)
+	}
+}
+
+// TestUnpackKeysDoNotPinData: when records sit between the table entries,
+// the keys are copied together, so a kept key does not keep the data alive.
+func TestUnpackKeysDoNotPinData(t *testing.T) {
+	big := strings.Repeat("d", 4096)
+	body := pb(nil).str(1, "first").msg(3, rec(0, big)).msg(3, recEHK(1, 0, big)).str(2, "123").str(1, "second")
+	data := wrap(body)
+	got, err := Unpack(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []UserRecord{
+		{PartitionKey: "first", Data: []byte(big)},
+		{PartitionKey: "second", ExplicitHashKey: "123", Data: []byte(big), SubSequenceNumber: 1},
+	}
+	if d := sameRecords(got, want); d != "" {
+		t.Fatal(d)
+	}
+	if n := testing.AllocsPerRun(10, func() { _, _ = AppendUnpacked(got[:0], data) }); n > 1 && !raceEnabled {
+		t.Fatalf("%v allocations, want 1", n)
+	}
+	// The keys are 14 bytes, 8 KiB apart in the message: compacted, they
+	// lie within 14 bytes of each other in one string.
+	first := uintptr(unsafe.Pointer(unsafe.StringData(got[0].PartitionKey)))
+	second := uintptr(unsafe.Pointer(unsafe.StringData(got[1].PartitionKey)))
+	if d := max(first, second) - min(first, second); d >= 14 {
+		t.Fatalf("keys are %d bytes apart: the string holding them spans the data", d)
 	}
 }
