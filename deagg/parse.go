@@ -168,41 +168,42 @@ func (t *tables) compactKeys(body []byte, total int) string {
 // far, for the caller to clear.
 func (t *tables) appendRecords(dst []UserRecord, body []byte) ([]UserRecord, error) {
 	keys, base := t.keyString(body)
-	dst = slices.Grow(dst, len(t.recs))
+	n := len(dst)
+	// Records are decoded in place: no copies of UserRecord, and so no
+	// bulk write barriers while the collector runs.
+	dst = slices.Grow(dst, len(t.recs))[:n+len(t.recs)]
+	var r rawRecord
 	for i, v := range t.recs {
 		sub := uint64(i)
-		r, err := parseRecord(body[v.start:v.end], v.start, sub)
-		if err != nil {
-			return dst, err
+		if err := parseRecord(&r, body[v.start:v.end], v.start, sub); err != nil {
+			return dst[:n+i], err
 		}
-		u, err := t.resolve(&r, keys, base, sub)
-		if err != nil {
-			return dst, err
+		if err := t.resolve(&dst[n+i], &r, keys, base, sub); err != nil {
+			return dst[:n+i+1], err
 		}
-		dst = append(dst, u)
 	}
 	return dst, nil
 }
 
-// resolve looks up a record's keys in the tables.
-func (t *tables) resolve(r *rawRecord, keys string, base int, sub uint64) (UserRecord, error) {
-	u := UserRecord{Data: r.data, SubSequenceNumber: sub}
+// resolve looks up a record's keys in the tables and sets every field of u.
+func (t *tables) resolve(u *UserRecord, r *rawRecord, keys string, base int, sub uint64) error {
+	*u = UserRecord{Data: r.data, SubSequenceNumber: sub}
 	if r.pkIndex >= uint64(len(t.pks)) {
-		return u, malformed(r.pkOffset, recordField(sub, fieldPartitionKeyIndex),
+		return malformed(r.pkOffset, recordField(sub, fieldPartitionKeyIndex),
 			fmt.Sprintf("index %d past partition_key_table of %d entries", r.pkIndex, len(t.pks)))
 	}
 	s := t.pks[r.pkIndex]
 	u.PartitionKey = keys[s.start-base : s.end-base]
 	if !r.hasEHK {
-		return u, nil
+		return nil
 	}
 	if r.ehkIndex >= uint64(len(t.ehks)) {
-		return u, malformed(r.ehkOffset, recordField(sub, fieldExplicitHashKeyIndex),
+		return malformed(r.ehkOffset, recordField(sub, fieldExplicitHashKeyIndex),
 			fmt.Sprintf("index %d past explicit_hash_key_table of %d entries", r.ehkIndex, len(t.ehks)))
 	}
 	s = t.ehks[r.ehkIndex]
 	u.ExplicitHashKey = keys[s.start-base : s.end-base]
-	return u, nil
+	return nil
 }
 
 // fieldName names a field for error messages, built only when one is

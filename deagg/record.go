@@ -16,29 +16,29 @@ type rawRecord struct {
 // parseRecord decodes b, the sub'th Record, which starts base bytes into the
 // message. As in protobuf, the last of repeated scalar fields wins, unknown
 // fields are skipped, and tags are skipped unread.
-func parseRecord(b []byte, base int, sub uint64) (rawRecord, error) {
-	if r, ok := parseCanonical(b, base); ok {
-		return r, nil
+func parseRecord(r *rawRecord, b []byte, base int, sub uint64) error {
+	if r.parseCanonical(b, base) {
+		return nil
 	}
-	var r rawRecord
+	*r = rawRecord{}
 	for off := 0; off < len(b); {
 		num, typ, n, bad := consumeTag(b[off:])
 		if bad != "" {
-			return r, malformed(base+off, recordField(sub, 0), bad)
+			return malformed(base+off, recordField(sub, 0), bad)
 		}
 		end, err := r.field(b, base, off, n, num, typ, sub)
 		if err != nil {
-			return r, err
+			return err
 		}
 		off = end
 	}
 	if !r.hasPK {
-		return r, malformed(base, recordField(sub, fieldPartitionKeyIndex), "required field missing")
+		return malformed(base, recordField(sub, fieldPartitionKeyIndex), "required field missing")
 	}
 	if !r.hasData {
-		return r, malformed(base, recordField(sub, fieldData), "required field missing")
+		return malformed(base, recordField(sub, fieldData), "required field missing")
 	}
-	return r, nil
+	return nil
 }
 
 // field decodes the field whose tag, n bytes long, is at off in b, and
@@ -82,36 +82,37 @@ func (r *rawRecord) setIndex(num protowire.Number, v uint64, off int) {
 	}
 }
 
-// parseCanonical decodes b if it is laid out as the KPL writes records:
-// partition_key_index, then optionally explicit_hash_key_index, then data,
-// each once, and nothing else. It reports false for anything else, which
-// parseRecord then decodes in general.
-func parseCanonical(b []byte, base int) (rawRecord, bool) {
-	var r rawRecord
+// parseCanonical decodes b into r if b is laid out as the KPL writes
+// records: partition_key_index, then optionally explicit_hash_key_index,
+// then data, each once, and nothing else. It reports false for anything
+// else, leaving r to be reset and decoded in general.
+func (r *rawRecord) parseCanonical(b []byte, base int) bool {
 	if len(b) < minRecordLen || b[0] != 0x08 { // partition_key_index, varint
-		return r, false
+		return false
 	}
-	v, m := consumeVarint(b[1:])
+	pk, m := consumeVarint(b[1:])
 	if m < 0 {
-		return r, false
+		return false
 	}
-	r.pkIndex, r.pkOffset, r.hasPK = v, base, true
-	i := 1 + m
+	i, ehk, ehkAt := 1+m, uint64(0), -1
 	if i < len(b) && b[i] == 0x10 { // explicit_hash_key_index, varint
-		v, m = consumeVarint(b[i+1:])
-		if m < 0 {
-			return r, false
+		if ehk, m = consumeVarint(b[i+1:]); m < 0 {
+			return false
 		}
-		r.ehkIndex, r.ehkOffset, r.hasEHK = v, base+i, true
+		ehkAt = i
 		i += 1 + m
 	}
 	if i >= len(b) || b[i] != 0x1a { // data, length-delimited
-		return r, false
+		return false
 	}
 	l, m := consumeVarint(b[i+1:])
 	if m < 0 || l != uint64(len(b)-(i+1+m)) {
-		return r, false
+		return false
 	}
-	r.data, r.hasData = b[i+1+m:len(b):len(b)], true
-	return r, true
+	*r = rawRecord{
+		pkIndex: pk, pkOffset: base, hasPK: true,
+		ehkIndex: ehk, ehkOffset: base + ehkAt, hasEHK: ehkAt >= 0,
+		data: b[i+1+m : len(b) : len(b)], hasData: true,
+	}
+	return true
 }

@@ -176,6 +176,8 @@ func TestUnpackMalformed(t *testing.T) {
 		{"partition key index past table", pb(nil).str(1, "k").msg(3, good).msg(3, rec(1, "d")), "records[1].partition_key_index", 12},
 		{"no partition key table", pb(nil).msg(3, good), "records[0].partition_key_index", 2},
 		{"explicit hash key index past table", pb(nil).str(1, "k").str(2, "5").msg(3, recEHK(0, 1, "d")), "records[0].explicit_hash_key_index", 10},
+		{"explicit hash key index past table, long fields", pb(nil).str(1, "k").str(2, "5").msg(3, recEHK(0, 300, strings.Repeat("d", 200))), "records[0].explicit_hash_key_index", 11},
+		{"explicit hash key index past table, general path", pb(nil).str(1, "k").str(2, "5").msg(3, pb(nil).varint(2, 1).varint(1, 0).str(3, "d")), "records[0].explicit_hash_key_index", 8},
 		{"huge index", pb(nil).str(1, "k").msg(3, rec(1<<63, "d")), "records[0].partition_key_index", 5},
 	}
 	for _, tt := range tests {
