@@ -165,7 +165,6 @@ func (e *env) startWorker(id string) {
 		Kinesis:           e.kc,
 		DynamoDB:          e.dc,
 		InitialPosition:   consumer.TrimHorizon,
-		FailoverTime:      3 * time.Second,
 		ShardSyncInterval: 5 * time.Second,
 		PollInterval:      200 * time.Millisecond,
 		Logger:            e.log.With("demo_worker", id),

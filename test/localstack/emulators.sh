@@ -81,8 +81,8 @@ start() {
     nohup node "$here/node_modules/kinesis-local/main.js" >"$state/kinesis.log" 2>&1 </dev/null &
   echo $! >"$state/kinesis.pid"
 
-  echo "dynalite/cli.js" >"$state/dynamodb.cmd"
-  nohup node "$here/node_modules/dynalite/cli.js" --host 127.0.0.1 --port "$dport" \
+  echo "dynalite-server.js" >"$state/dynamodb.cmd"
+  nohup node "$here/dynalite-server.js" --host 127.0.0.1 --port "$dport" \
     --createTableMs 0 --deleteTableMs 0 --updateTableMs 0 >"$state/dynamodb.log" 2>&1 </dev/null &
   echo $! >"$state/dynamodb.pid"
 

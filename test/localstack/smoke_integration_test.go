@@ -5,7 +5,9 @@ package localstack
 import (
 	"errors"
 	"math/big"
+	"net"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -128,4 +130,22 @@ func TestIntegrationSmokeDynamoDB(t *testing.T) {
 	out, err := client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: key, ConsistentRead: aws.Bool(true)})
 	require.NoError(t, err)
 	require.Equal(t, "2", out.Item["leaseCounter"].(*ddbtypes.AttributeValueMemberN).Value)
+}
+
+// TestIntegrationDynamoDBSurvivesAbortedRequests: a client that gives up on a
+// request mid-body (an SDK call whose context expired) must not take the
+// DynamoDB test server down; dynalite alone crashes on it, so emulators.sh
+// starts it through dynalite-server.js.
+func TestIntegrationDynamoDBSurvivesAbortedRequests(t *testing.T) {
+	_, endpoint := testenv.Endpoints(t)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(endpoint, "http://"))
+	require.NoError(t, err)
+	_, err = conn.Write([]byte("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n" +
+		"X-Amz-Target: DynamoDB_20120810.ListTables\r\n\r\n{\"Lim"))
+	require.NoError(t, err)
+	require.NoError(t, conn.Close())
+
+	client := testenv.DynamoDB(t)
+	_, err = client.ListTables(testenv.Context(t, 10*time.Second), &dynamodb.ListTablesInput{})
+	require.NoError(t, err, "the server still answers")
 }
