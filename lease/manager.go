@@ -23,9 +23,17 @@ import (
 //     FailoverTime, on a timer of its own, even while a store call hangs;
 //   - the taker scans the table each TakerInterval (and when a lease it
 //     watches would expire), then takes and steals what the balance plan
-//     gives this worker (see planAcquisitions);
+//     gives this worker: every worker computes the same plan from the same
+//     table, so they do not collide, a balanced fleet moves nothing, and a
+//     scale-out moves each lease at most once (the package README has the
+//     rules, the proof and the measurements);
 //   - the event goroutine calls OnAcquired and OnLost, one at a time, in
 //     order.
+//
+// Writes to one lease (renewals, checkpoints, the release) are serialized:
+// Checkpoint may wait for a renewal of the same lease in flight, at most
+// RenewInterval. Held, Lease, Leases, Defer and StopTaking never wait for
+// I/O. Every store call is bounded by RenewInterval (scans by TakerInterval).
 //
 // Time is the real clock (time.Now, timers, context deadlines) rather than an
 // injected Clock: tests run the Manager inside testing/synctest bubbles, where

@@ -154,6 +154,12 @@ func runManager(t *testing.T, s Store, cfg Config) *running {
 	t.Helper()
 	m, err := NewManager(s, cfg)
 	require.NoError(t, err)
+	return startManager(t, m)
+}
+
+// startManager starts Run for m, like runManager.
+func startManager(t *testing.T, m *Manager) *running {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{Manager: m, cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- m.Run(ctx) }()
@@ -309,5 +315,53 @@ func TestLeasesAndRefresh(t *testing.T) {
 		_, err = m.Refresh(context.Background())
 		require.ErrorContains(t, err, "network down")
 		require.Len(t, m.Leases(), 3, "the last successful scan")
+	})
+}
+
+// OnAcquired and OnLost are called one at a time, in the order the events
+// happened, even when they are slow; they may call Held and Lease.
+func TestCallbacksSerializedInOrder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newSimStore()
+		keys := createLeases(t, s, 40, "")
+		var ev events
+		var a *Manager
+		cfg := ev.config(Config{WorkerID: "a"})
+		onAcquired, onLost := cfg.OnAcquired, cfg.OnLost
+		cfg.OnAcquired = func(l Lease) {
+			a.Held()
+			a.Lease(l.Key)
+			onAcquired(l)
+			time.Sleep(50 * time.Millisecond) // slow: events queue up behind it
+		}
+		cfg.OnLost = func(l Lease) {
+			a.Held()
+			onLost(l)
+		}
+		a, err := NewManager(s, cfg)
+		require.NoError(t, err)
+		startManager(t, a)
+		time.Sleep(time.Minute)
+		b := runManager(t, s, Config{WorkerID: "b"})
+		time.Sleep(time.Minute)
+		require.Len(t, a.Held(), 20)
+		require.NoError(t, b.stop())
+		time.Sleep(time.Minute)
+		require.Len(t, a.Held(), 40)
+
+		require.False(t, ev.overlap.Load(), "callbacks overlapped")
+		perLease := make(map[string]string)
+		for _, e := range ev.get() {
+			perLease[e[1:]] += e[:1]
+		}
+		moved := 0
+		for _, key := range keys {
+			seq := perLease[key]
+			require.Contains(t, []string{"+", "+-+"}, seq, "lease %s: %q", key, seq)
+			if seq == "+-+" {
+				moved++
+			}
+		}
+		require.Equal(t, 20, moved, "stolen by b, then taken back")
 	})
 }

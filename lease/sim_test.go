@@ -294,7 +294,7 @@ func ids(prefix string, n int) []string {
 // every one of them is owned by a live worker. Target: 1.5 × FailoverTime.
 // The runs vary the workers' start phases and the moment of the crash.
 func TestSimFailover(t *testing.T) {
-	const runs = 8
+	const runs = 16
 	var worst, best time.Duration
 	for run := range runs {
 		d := simFailoverOnce(t, uint64(run))
@@ -396,8 +396,8 @@ func TestSimScaleOut(t *testing.T) {
 // returns, releasing its leases). The time until the other owns them all.
 // Target: one taker cycle.
 func TestSimGracefulHandOff(t *testing.T) {
-	const runs = 6
-	var worst time.Duration
+	const runs = 12
+	var best, worst time.Duration
 	for run := range runs {
 		synctest.Test(t, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(run), 11))
@@ -425,9 +425,12 @@ func TestSimGracefulHandOff(t *testing.T) {
 			took := last.Sub(released)
 			require.LessOrEqual(t, took, DefaultFailoverTime/2, "run %d", run)
 			worst = max(worst, took)
+			if run == 0 || took < best {
+				best = took
+			}
 		})
 	}
-	t.Logf("FIGURE graceful hand-off (2 workers, 40 leases, %d runs): the survivor owned all within %v (max); one taker cycle is 5s", runs, worst)
+	t.Logf("FIGURE graceful hand-off (2 workers, 40 leases, %d runs): the survivor owned them all after min %v, max %v; one taker cycle is 5s", runs, best, worst)
 }
 
 // Scenario 4. Four workers, 100 leases, 100 taker cycles after balancing: no
@@ -477,7 +480,7 @@ func TestSimScale(t *testing.T) {
 		for _, id := range fleet {
 			s.add(id, Config{})
 		}
-		time.Sleep(6 * DefaultFailoverTime / 2)
+		time.Sleep(4 * DefaultFailoverTime / 2) // balanced after 1 cycle, then 3 cycles without changes
 		synctest.Wait()
 		_, _, history := s.store.snapshot()
 		at, after := balancedAt(map[string]int{"": 2000}, history, start, fleet)
@@ -487,7 +490,9 @@ func TestSimScale(t *testing.T) {
 		require.Empty(t, moves, "leases moved between workers on a fresh start")
 		cycles := float64(at.Sub(start)) / float64(DefaultFailoverTime/2)
 		require.LessOrEqual(t, cycles, 2.0)
-		t.Logf("FIGURE scale (2,000 leases, 50 workers starting at once): balanced after %v (%.1f taker cycles), 0 moves", at.Sub(start), cycles)
+		calls, _, _ := s.store.snapshot()
+		t.Logf("FIGURE scale (2,000 leases, 50 workers starting at once): balanced after %v (%.1f taker cycles), 0 moves, %d takes, %d of them refused (conflicts)",
+			at.Sub(start), cycles, len(history), calls["Take"]-len(history))
 	})
 }
 
