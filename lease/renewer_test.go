@@ -3,6 +3,7 @@ package lease
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -65,12 +66,13 @@ func TestRenewalRefusedDropsAtOnce(t *testing.T) {
 	})
 }
 
-// blockingStore makes every call after block() hang, whatever its context,
-// until unblock(); the blocked calls then fail.
+// blockingStore makes every call after block() hang until unblock(), or
+// until its context is done if honourContext; the blocked calls then fail.
 type blockingStore struct {
 	*hookStore
-	mu      sync.Mutex
-	blocked chan struct{}
+	honourContext bool
+	mu            sync.Mutex
+	blocked       chan struct{}
 }
 
 func (b *blockingStore) block() {
@@ -78,9 +80,17 @@ func (b *blockingStore) block() {
 	defer b.mu.Unlock()
 	ch := make(chan struct{})
 	b.blocked = ch
-	b.setBefore(func(context.Context, string, Lease) error {
-		<-ch
-		return errNetwork
+	b.setBefore(func(ctx context.Context, _ string, _ Lease) error {
+		if !b.honourContext {
+			<-ch
+			return errNetwork
+		}
+		select {
+		case <-ch:
+			return errNetwork
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	})
 }
 
@@ -91,12 +101,21 @@ func (b *blockingStore) unblock() {
 	b.setBefore(nil)
 }
 
-// While the store hangs (ignoring contexts, the worst case), the lease is
-// dropped 90% of FailoverTime after the start of its last successful
-// renewal, not when the hanging call returns.
+// While the store hangs, the lease is dropped 90% of FailoverTime after the
+// start of its last successful renewal, not when a hanging call returns:
+// whether the calls end at their deadline (RenewInterval) or, the worst
+// case, ignore their contexts.
 func TestRenewalDropsAtDeadlineWhileStoreHangs(t *testing.T) {
+	for _, honour := range []bool{true, false} {
+		t.Run(fmt.Sprintf("honourContext=%v", honour), func(t *testing.T) {
+			testDropWhileStoreHangs(t, honour)
+		})
+	}
+}
+
+func testDropWhileStoreHangs(t *testing.T, honourContext bool) {
 	synctest.Test(t, func(t *testing.T) {
-		s := &blockingStore{hookStore: newHookStore()}
+		s := &blockingStore{hookStore: newHookStore(), honourContext: honourContext}
 		createLeases(t, s, 1, "")
 		var lostAt timeBox
 		start := time.Now()
