@@ -251,3 +251,27 @@ func TestWritesOfOneLeaseAreSerialized(t *testing.T) {
 		require.Equal(t, []string{"+shard-0"}, ev.get())
 	})
 }
+
+// Run returns holding nothing even if a release cannot get its lease in
+// time: here a checkpoint write of the lease hangs past RenewInterval.
+func TestRunForgetsLeasesItCannotRelease(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var ev events
+		s, r := holdOne(t, &ev)
+		hang := make(chan struct{})
+		s.setBefore(func(_ context.Context, op string, _ Lease) error {
+			if op == "UpdateCheckpoint" {
+				<-hang // ignores its context
+			}
+			return nil
+		})
+		done := make(chan error, 1)
+		go func() { done <- r.Checkpoint(context.Background(), "shard-0", checkpoint.At("1", 0)) }()
+		time.Sleep(time.Second)
+		require.NoError(t, r.stop())
+		require.Empty(t, r.Held())
+		close(hang)
+		require.ErrorIs(t, <-done, ErrLeaseLost, "the write returned after the lease was forgotten")
+		require.Equal(t, []string{"+shard-0"}, ev.get(), "no OnLost")
+	})
+}

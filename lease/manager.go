@@ -150,6 +150,11 @@ func (m *Manager) releaseAll(ctx context.Context) {
 			m.log.Warn("final release failed; the lease will expire", slog.String("lease", h.key), slog.Any("error", err))
 		}
 	})
+	// A release that could not even wait for its lease's lock in time left
+	// the lease held: forget it too, so that Run returns holding nothing.
+	for _, h := range m.entries() {
+		m.forget(h)
+	}
 }
 
 // parallel calls f for each item, at most writeParallelism at a time, and
