@@ -1,0 +1,65 @@
+package consumer_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/gokcl/kcl/consumer"
+	"github.com/gokcl/kcl/internal/fakekinesis"
+	"github.com/gokcl/kcl/lease"
+)
+
+// A worker that prints every record. In production, Kinesis is a
+// *kinesis.Client and the leases live in DynamoDB (set DynamoDB to a
+// *dynamodb.Client instead of LeaseStore); here an in-memory stream and lease
+// store stand in for them.
+func Example() {
+	stream := fakekinesis.New("orders", 2)
+	for i := range 4 {
+		stream.Put(fmt.Sprintf("customer-%d", i), "", []byte(fmt.Sprintf("order %d", i)))
+	}
+
+	ctx, stop := context.WithCancel(context.Background())
+	var mu sync.Mutex
+	var seen []string
+	c, err := consumer.New(consumer.Config{
+		StreamName:      "orders",
+		AppName:         "billing",
+		Kinesis:         stream,
+		LeaseStore:      lease.NewMemoryStore(),
+		InitialPosition: consumer.TrimHorizon,
+		FailoverTime:    time.Second, // short, for the example
+		NewProcessor: func(shardID string) consumer.RecordProcessor {
+			return consumer.RecordProcessorFunc(func(ctx context.Context, b *consumer.Batch) error {
+				mu.Lock()
+				defer mu.Unlock()
+				for _, r := range b.Records {
+					seen = append(seen, fmt.Sprintf("%s: %s", r.PartitionKey, r.Data))
+				}
+				if len(seen) == 4 {
+					stop() // graceful shutdown: checkpoint, release, return
+				}
+				return nil // checkpointed after the batch
+			})
+		},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	if err := c.Run(ctx); err != nil {
+		fmt.Println(err)
+	}
+	slices.Sort(seen)
+	for _, s := range seen {
+		fmt.Println(s)
+	}
+	// Output:
+	// customer-0: order 0
+	// customer-1: order 1
+	// customer-2: order 2
+	// customer-3: order 3
+}
