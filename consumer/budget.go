@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"context"
+	"sync/atomic"
 
 	"golang.org/x/sync/semaphore"
 )
@@ -11,9 +12,16 @@ import (
 // of its previous response, at least minReservation) and settles to the real
 // size after it, so that at most one response per shard can exceed its
 // reservation; the bytes are returned once the batch is processed.
+//
+// Only a fetcher holding nothing waits for budget; one that holds a batch
+// already (in the processor, or fetched ahead) reads ahead only while the
+// budget is less than half used, and otherwise waits for its own batch to be
+// processed. So a stuck processor holds at most two batches and never
+// queues for more ahead of shards that have nothing.
 type budget struct {
-	sem  *semaphore.Weighted
-	size int64
+	sem   *semaphore.Weighted
+	size  int64
+	inUse atomic.Int64 // bytes held now, for tests and logs
 }
 
 const minReservation = 64 << 10
@@ -32,7 +40,20 @@ func (b *budget) acquire(ctx context.Context, n int64) (int64, error) {
 	if err := b.sem.Acquire(ctx, n); err != nil {
 		return 0, err
 	}
+	b.inUse.Add(n)
 	return n, nil
+}
+
+// tryReadAhead takes n bytes (capped at the whole budget) for a read-ahead
+// if they are available now and the budget stays at most half used, so that
+// read-aheads never take the room shards with nothing buffered need.
+func (b *budget) tryReadAhead(n int64) (int64, bool) {
+	n = min(max(n, 0), b.size)
+	if b.inUse.Load()+n > b.size/2 || (n > 0 && !b.sem.TryAcquire(n)) {
+		return 0, false
+	}
+	b.inUse.Add(n)
+	return n, true
 }
 
 // settle adjusts a reservation of held bytes to actual bytes: it returns the
@@ -43,9 +64,10 @@ func (b *budget) settle(held, actual int64) int64 {
 	actual = min(max(actual, 0), b.size)
 	switch {
 	case actual < held:
-		b.sem.Release(held - actual)
+		b.release(held - actual)
 		return actual
 	case actual > held && b.sem.TryAcquire(actual-held):
+		b.inUse.Add(actual - held)
 		return actual
 	}
 	return held
@@ -53,6 +75,7 @@ func (b *budget) settle(held, actual int64) int64 {
 
 func (b *budget) release(n int64) {
 	if n > 0 {
+		b.inUse.Add(-n)
 		b.sem.Release(n)
 	}
 }

@@ -495,3 +495,41 @@ func TestSubRecordsOutsideTheShardAreDropped(t *testing.T) {
 		_ = checkpoint.ShardEnd
 	})
 }
+
+func TestBufferedBytesStayWithinTheBudget(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// 8 shards of 2 MB each, read 300 kB per call, by processors that
+		// are stuck: without a budget each fetcher would buffer 2-3 batches
+		// (about 6 MB in all, 16-24 calls); with a 1 MiB budget the
+		// fetchers stop once it is spent.
+		const shards = 8
+		stream := fakekinesis.New(testStream, shards)
+		payload := make([]byte, 100<<10)
+		for i := range 20 * shards {
+			stream.Put(fmt.Sprintf("k%d", i), "", payload)
+		}
+		gate := make(chan struct{})
+		col := newCollector()
+		proc := RecordProcessorFunc(func(ctx context.Context, b *Batch) error {
+			select {
+			case <-gate:
+				col.add(b)
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+		cfg := testConfig(stream, lease.NewMemoryStore(), "w1", func(string) RecordProcessor { return proc })
+		cfg.MaxRecords = 3
+		cfg.MaxBufferedBytes = 1 << 20
+		r := start(t, cfg)
+		time.Sleep(20 * time.Second) // every shard leased, every fetcher blocked
+		synctest.Wait()
+		require.LessOrEqual(t, stream.Calls("GetRecords"), shards, "GetRecords calls while the processors are stuck")
+		require.LessOrEqual(t, r.c.budget.inUse.Load(), int64(1<<20))
+		close(gate)
+		waitFor(t, 5*time.Minute, "every record once the processors move", func() bool { return col.unique() == 20*shards })
+		r.stop(t)
+		require.Zero(t, r.c.budget.inUse.Load(), "every byte returned")
+	})
+}

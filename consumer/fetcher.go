@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -43,11 +44,14 @@ type fetcher struct {
 	iterator *string
 	lastSeq  string // sequence number of the last Kinesis record fetched
 	reserve  int64  // budget to reserve before the next call
+
+	held  atomic.Int64  // budget bytes of batches handed over and not yet done
+	freed chan struct{} // capacity 1: a batch was done
 }
 
 func newFetcher(c *Consumer, shardID string, start checkpoint.Position, conv converter) *fetcher {
 	return &fetcher{c: c, shardID: shardID, start: start, conv: conv,
-		out: make(chan *fetchedBatch, 1), reserve: minReservation}
+		out: make(chan *fetchedBatch, 1), reserve: minReservation, freed: make(chan struct{}, 1)}
 }
 
 // run fetches until the shard ends or ctx is done, then closes f.out. Errors
@@ -67,10 +71,11 @@ func (f *fetcher) run(ctx context.Context) error {
 			continue
 		}
 		bo.reset()
+		f.held.Add(b.held)
 		select {
 		case f.out <- b:
 		case <-ctx.Done():
-			f.c.budget.release(b.held)
+			f.done(b)
 			return ctx.Err()
 		}
 		if b.end {
@@ -92,7 +97,7 @@ func (f *fetcher) fetch(ctx context.Context) (*fetchedBatch, error) {
 		}
 		f.iterator = it
 	}
-	held, err := f.c.budget.acquire(ctx, f.reserve)
+	held, err := f.reserveBudget(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -129,6 +134,34 @@ func (f *fetcher) fetch(ctx context.Context) (*fetchedBatch, error) {
 		b.end, b.children = true, out.ChildShards
 	}
 	return b, nil
+}
+
+// reserveBudget reserves budget for the next call: waiting for it if this
+// shard holds nothing, else only if it is free at once (see budget).
+func (f *fetcher) reserveBudget(ctx context.Context) (int64, error) {
+	for {
+		if f.held.Load() == 0 {
+			return f.c.budget.acquire(ctx, f.reserve)
+		}
+		if n, ok := f.c.budget.tryReadAhead(f.reserve); ok {
+			return n, nil
+		}
+		select {
+		case <-f.freed:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+}
+
+// done returns a batch's budget once it has been processed (or dropped).
+func (f *fetcher) done(b *fetchedBatch) {
+	f.c.budget.release(b.held)
+	f.held.Add(-b.held)
+	select {
+	case f.freed <- struct{}{}:
+	default:
+	}
 }
 
 // newIterator returns an iterator after the last record fetched or, before

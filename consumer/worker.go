@@ -129,7 +129,7 @@ func (w *shardWorker) process(ctx context.Context) (*fetchedBatch, error) {
 		cancel()
 		<-done
 		for b := range f.out { // batches fetched ahead and never processed
-			w.c.budget.release(b.held)
+			f.done(b)
 		}
 	}()
 	w.lastWrite = time.Now()
@@ -144,7 +144,7 @@ func (w *shardWorker) process(ctx context.Context) (*fetchedBatch, error) {
 				return nil, context.Cause(ctx)
 			}
 			err := w.handle(ctx, b)
-			w.c.budget.release(b.held)
+			f.done(b)
 			if err != nil {
 				return nil, err
 			}
@@ -313,7 +313,7 @@ func (w *shardWorker) afterInterrupt(ctx context.Context, err error) {
 // and the release, so that another worker takes the shard on its next taker
 // cycle instead of waiting for the lease to expire.
 func (w *shardWorker) shutdown(ctx context.Context) {
-	if sn, ok := w.proc.(ShutdownNotifiee); ok && w.proc != nil {
+	if sn, ok := w.proc.(ShutdownNotifiee); ok {
 		if err := sn.ShutdownRequested(ctx, w.info); err != nil {
 			w.log.Warn("ShutdownRequested failed", "error", err)
 		}
@@ -332,7 +332,7 @@ func (w *shardWorker) shutdown(ctx context.Context) {
 
 func (w *shardWorker) leaseLost() {
 	w.log.Info("lease lost; shard worker stopped")
-	if ll, ok := w.proc.(LeaseLoser); ok && w.proc != nil {
+	if ll, ok := w.proc.(LeaseLoser); ok {
 		ctx, cancel := context.WithTimeout(w.c.hardCtx, w.c.cfg.ShutdownTimeout)
 		defer cancel()
 		ll.LeaseLost(ctx, w.info)
