@@ -39,6 +39,10 @@ func putTables(t *tables) {
 // checking every top-level field's framing.
 func (t *tables) scan(body []byte) error {
 	for off := 0; off < len(body); {
+		if end, ok := t.scanFast(body, off); ok {
+			off = end
+			continue
+		}
 		num, typ, n, bad := consumeTag(body[off:])
 		if bad != "" {
 			return malformed(off, fieldName{}, bad)
@@ -61,6 +65,41 @@ func (t *tables) scan(body []byte) error {
 		off = v.end
 	}
 	return nil
+}
+
+// scanFast records the field at off if it is laid out as the KPL writes
+// them: a one-byte tag of a table entry or record, a length of one or two
+// bytes, and a record long enough to be valid. Otherwise scan decodes the
+// field in general.
+func (t *tables) scanFast(body []byte, off int) (int, bool) {
+	if off+3 > len(body) {
+		return 0, false
+	}
+	l, start := int(body[off+1]), off+2
+	if l >= 0x80 {
+		if body[off+2] >= 0x80 {
+			return 0, false
+		}
+		l, start = l&0x7f|int(body[off+2])<<7, off+3
+	}
+	end := start + l
+	if end > len(body) {
+		return 0, false
+	}
+	switch body[off] {
+	case 0x0a: // partition_key_table
+		t.pks = append(t.pks, span{start, end})
+	case 0x12: // explicit_hash_key_table
+		t.ehks = append(t.ehks, span{start, end})
+	case 0x1a: // records
+		if l < minRecordLen {
+			return 0, false
+		}
+		t.recs = append(t.recs, span{start, end})
+	default:
+		return 0, false
+	}
+	return end, true
 }
 
 // add records one table entry or record.

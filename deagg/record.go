@@ -84,29 +84,25 @@ func (r *rawRecord) setIndex(num protowire.Number, v uint64, off int) {
 
 // parseCanonical decodes b into r if b is laid out as the KPL writes
 // records: partition_key_index, then optionally explicit_hash_key_index,
-// then data, each once, and nothing else. It reports false for anything
-// else, leaving r to be reset and decoded in general.
+// then data, each once, with varints of at most two bytes, and nothing else.
+// It reports false for anything else, leaving r to be reset and decoded in
+// general.
 func (r *rawRecord) parseCanonical(b []byte, base int) bool {
 	if len(b) < minRecordLen || b[0] != 0x08 { // partition_key_index, varint
 		return false
 	}
-	pk, m := consumeVarint(b[1:])
-	if m < 0 {
-		return false
-	}
+	pk, m := shortVarint(b, 1)
 	i, ehk, ehkAt := 1+m, uint64(0), -1
 	if i < len(b) && b[i] == 0x10 { // explicit_hash_key_index, varint
-		if ehk, m = consumeVarint(b[i+1:]); m < 0 {
-			return false
-		}
 		ehkAt = i
+		ehk, m = shortVarint(b, i+1)
 		i += 1 + m
 	}
-	if i >= len(b) || b[i] != 0x1a { // data, length-delimited
+	if m == 0 || i >= len(b) || b[i] != 0x1a { // data, length-delimited
 		return false
 	}
-	l, m := consumeVarint(b[i+1:])
-	if m < 0 || l != uint64(len(b)-(i+1+m)) {
+	l, m := shortVarint(b, i+1)
+	if m == 0 || l != uint64(len(b)-(i+1+m)) {
 		return false
 	}
 	*r = rawRecord{
@@ -115,4 +111,17 @@ func (r *rawRecord) parseCanonical(b []byte, base int) bool {
 		data: b[i+1+m : len(b) : len(b)], hasData: true,
 	}
 	return true
+}
+
+// shortVarint decodes a varint of one or two bytes at b[i:], or returns a
+// length of 0 if there is none (it is longer, or truncated). It is small
+// enough to be inlined, unlike protowire.ConsumeVarint.
+func shortVarint(b []byte, i int) (uint64, int) {
+	if i < len(b) && b[i] < 0x80 {
+		return uint64(b[i]), 1
+	}
+	if i+1 < len(b) && b[i+1] < 0x80 {
+		return uint64(b[i]&0x7f) | uint64(b[i+1])<<7, 2
+	}
+	return 0, 0
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/md5"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"unsafe"
@@ -12,6 +13,15 @@ import (
 )
 
 func TestUnpackValid(t *testing.T) {
+	// Tables and data large enough for varints of two and three bytes.
+	var keys pb
+	for i := range 20000 {
+		keys = keys.str(1, fmt.Sprint(i))
+	}
+	for i := range 300 {
+		keys = keys.str(2, fmt.Sprint(i*7))
+	}
+	huge := strings.Repeat("h", 20000)
 	tests := []struct {
 		name string
 		body pb
@@ -61,6 +71,14 @@ func TestUnpackValid(t *testing.T) {
 		name: "repeated scalar fields: the last wins",
 		body: pb(nil).str(1, "a").str(1, "b").msg(3, rec(0, "old").varint(1, 1).str(3, "new")),
 		want: []UserRecord{{PartitionKey: "b", Data: []byte("new")}},
+	}, {
+		name: "long varints",
+		body: keys.msg(3, recEHK(150, 299, "two-byte indices")).msg(3, rec(17000, huge)).msg(3, recEHK(19999, 0, strings.Repeat("x", 200))),
+		want: []UserRecord{
+			{PartitionKey: "150", ExplicitHashKey: "2093", Data: []byte("two-byte indices")},
+			{PartitionKey: "17000", Data: []byte(huge), SubSequenceNumber: 1},
+			{PartitionKey: "19999", ExplicitHashKey: "0", Data: []byte(strings.Repeat("x", 200)), SubSequenceNumber: 2},
+		},
 	}, {
 		name: "zero records",
 		body: pb(nil).str(1, "unused").str(2, "1"),
