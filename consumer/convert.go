@@ -24,8 +24,8 @@ type converter struct {
 	resuming bool
 
 	// A shard's user records are those whose hash key falls in its range.
-	// After a reshard, an aggregate written before the split can hold user
-	// records routed to a sibling: the KCL drops them, and so do we.
+	// An aggregate holding one outside it was misrouted (see
+	// appendUserRecords) and is dropped whole, as the KCL does.
 	hashStart, hashEnd deagg.Key
 	hasRange           bool
 
@@ -37,7 +37,7 @@ type convertResult struct {
 	// last is the position of the last user record examined, delivered or
 	// not: checkpointing there after the batch skips nothing unprocessed.
 	last    checkpoint.Position
-	dropped int // user records outside the shard's hash key range
+	dropped int // user records of aggregates misrouted to this shard
 	corrupt int // aggregates delivered as one plain record because they did not parse
 }
 
@@ -76,6 +76,7 @@ func (cv *converter) convert(dst []Record, recs []types.Record) ([]Record, conve
 }
 
 func (cv *converter) appendUserRecords(dst []Record, base Record, res *convertResult) []Record {
+	start := len(dst)
 	for j := range cv.scratch {
 		u := &cv.scratch[j]
 		res.last = checkpoint.At(base.SequenceNumber, u.SubSequenceNumber)
@@ -83,8 +84,13 @@ func (cv *converter) appendUserRecords(dst []Record, base Record, res *convertRe
 			continue
 		}
 		if cv.hasRange && !cv.owns(u) {
-			res.dropped++
-			continue
+			// A user record outside the shard's range means the KPL put the
+			// aggregate with a stale shard map, saw it land on the wrong
+			// shard and sent its user records again: as the KCL does, drop
+			// the whole aggregate, or they would be processed twice.
+			res.dropped += len(dst) - start + len(cv.scratch) - j
+			res.last = checkpoint.At(base.SequenceNumber, cv.scratch[len(cv.scratch)-1].SubSequenceNumber)
+			return dst[:start]
 		}
 		rec := base
 		rec.Data = u.Data

@@ -1,7 +1,6 @@
 package consumer
 
 import (
-	"crypto/md5"
 	"fmt"
 	"testing"
 	"time"
@@ -81,18 +80,31 @@ func TestConvertResumesAfterTheCheckpoint(t *testing.T) {
 	require.Equal(t, checkpoint.At("12", 0), res.last)
 }
 
-func TestConvertDropsUserRecordsOutsideTheRange(t *testing.T) {
-	// The range holds exactly pk-0's hash key.
-	sum := md5.Sum([]byte("pk-0"))
+func TestConvertDropsMisroutedAggregatesWhole(t *testing.T) {
+	// The range holds exactly pk-0's hash key: the aggregate of pk-0..pk-4
+	// was misrouted, and the KPL sent its user records again elsewhere.
 	k, err := deagg.HashKey("pk-0", "")
 	require.NoError(t, err)
-	_ = sum
 	cv := converter{shardID: "s", log: testDiscard(), hashStart: k, hashEnd: k, hasRange: true}
-	got, res := cv.convert(nil, []types.Record{kinesisRecord("1", "outer", aggregate(t, 5))})
-	require.Len(t, got, 1)
-	require.Equal(t, "pk-0", got[0].PartitionKey)
-	require.Equal(t, 4, res.dropped)
-	require.Equal(t, checkpoint.At("1", 4), res.last, "the checkpoint moves past dropped records")
+	recs := []types.Record{
+		kinesisRecord("1", "p", []byte("plain")),
+		kinesisRecord("2", "outer", aggregate(t, 5)),
+	}
+	got, res := cv.convert(nil, recs)
+	require.Len(t, got, 1, "only the plain record")
+	require.Equal(t, "plain", string(got[0].Data))
+	require.Equal(t, 5, res.dropped)
+	require.Equal(t, checkpoint.At("2", 4), res.last, "the checkpoint moves past the dropped aggregate")
+
+	// An aggregate whose user records all belong to the shard is kept.
+	var a deagg.Aggregator
+	for range 3 {
+		_, err := a.Add("pk-0", "", []byte("x"))
+		require.NoError(t, err)
+	}
+	got, res = cv.convert(nil, []types.Record{kinesisRecord("3", "pk-0", a.Flush().Data)})
+	require.Len(t, got, 3)
+	require.Zero(t, res.dropped)
 }
 
 func TestBackoffGrowsWithJitterAndCaps(t *testing.T) {
