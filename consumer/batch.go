@@ -10,9 +10,10 @@ import (
 )
 
 // Batch is the records of one GetRecords response, after deaggregation,
-// handed to RecordProcessor.ProcessRecords. A Batch and its Records slice are
-// valid only until ProcessRecords returns: keep Record values (their Data is
-// never reused) but not the slice.
+// handed to RecordProcessor.ProcessRecords. The consumer never reuses a
+// Batch, its Records or their Data: a processor may keep them, for example
+// to checkpoint with CheckpointAt once asynchronous work on them is done
+// (from any goroutine, for as long as this worker holds the shard's lease).
 type Batch struct {
 	// ShardID is the shard the records come from.
 	ShardID string

@@ -106,8 +106,11 @@ type Config struct {
 	// a lease is released, and at shutdown. Default 5s.
 	CheckpointInterval time.Duration
 	// ManualCheckpoint turns automatic checkpoints off: only Batch.Checkpoint
-	// and Batch.CheckpointAt write them (and the SHARD_END checkpoint at the
-	// end of a shard, which the consumer writes after ShardEnded).
+	// and Batch.CheckpointAt write them, plus the SHARD_END checkpoint at the
+	// end of a shard, which the consumer writes as soon as ShardEnded returns
+	// nil (at once for a processor without ShardEnded): a processor that
+	// checkpoints asynchronously must finish that work in ShardEnded, and at
+	// shutdown in ShutdownRequested, through a Batch it kept.
 	ManualCheckpoint bool
 	// MaxBufferedBytes bounds the record bytes fetched but not yet
 	// processed, across all shards. Default 256 MiB.

@@ -47,13 +47,16 @@ func (c *Consumer) WorkerID() string { return c.cfg.WorkerID }
 // Run consumes the stream until ctx is cancelled, then shuts down gracefully:
 // it stops fetching, lets each batch in flight finish, calls
 // ShutdownRequested, writes the final checkpoints and releases the leases, so
-// that other workers take the shards at once. It returns after every
-// goroutine it started has exited, within ShutdownTimeout of the
-// cancellation (plus the time of one lease release).
+// that other workers take the shards at once. When that overruns
+// ShutdownTimeout, the processors' contexts are cancelled; Run returns once
+// every goroutine it started has exited, so processors must honour their
+// context.
 //
-// Run returns nil after a cancellation, or the error that made it stop: the
-// lease table cannot be created or used, or the stream does not exist. It
-// may be called once.
+// Run returns nil after a cancellation. It returns an error at once when it
+// cannot start: the lease table cannot be created or has another schema,
+// or the stream does not exist. Later faults (throttling, network errors, a
+// stream deleted while running) are logged and retried with backoff, not
+// returned. Run may be called once, even if it failed.
 func (c *Consumer) Run(ctx context.Context) error {
 	if !c.started.CompareAndSwap(false, true) {
 		return ErrAlreadyRunning
@@ -66,7 +69,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 	c.hardCtx = hardCtx
 	c.co = newCoordinator(c)
 
-	mgrCtx, mgrCancel := context.WithCancel(hardCtx)
+	// The manager outlives the workers, even after a hard cancellation, so
+	// that it can release what they leave behind.
+	mgrCtx, mgrCancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer mgrCancel()
 	mgrDone := make(chan error, 1)
 	go func() { mgrDone <- c.mgr.Run(mgrCtx) }()

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/stretchr/testify/require"
 
+	"github.com/gokcl/kcl/checkpoint"
 	"github.com/gokcl/kcl/internal/fakekinesis"
 	"github.com/gokcl/kcl/lease"
 )
@@ -514,5 +515,24 @@ func TestBufferedBytesStayWithinTheBudget(t *testing.T) {
 		waitFor(t, 5*time.Minute, "every record once the processors move", func() bool { return col.unique() == 20*shards })
 		r.stop(t)
 		require.Zero(t, r.c.budget.inUse.Load(), "every byte returned")
+	})
+}
+
+func TestTrimmedParentDoesNotBlockItsChildren(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// A previous run left shard 0's lease mid-way; since then the shard
+		// was split and retention removed it before it was read to its end.
+		stream := fakekinesis.New(testStream, 1)
+		store := lease.NewMemoryStore()
+		require.NoError(t, store.Create(context.Background(), lease.Lease{Key: "shardId-000000000000", Checkpoint: checkpoint.TrimHorizon}))
+		_, _, err := stream.Split("shardId-000000000000", new(big.Int).Lsh(big.NewInt(1), 127))
+		require.NoError(t, err)
+		stream.Trim("shardId-000000000000")
+		putPlain(stream, "x", 50, 10)
+		col := newCollector()
+		r := start(t, testConfig(stream, store, "w1", col.processor()))
+		waitFor(t, 2*time.Minute, "the children's records", func() bool { return col.unique() == 50 })
+		r.stop(t)
+		require.True(t, leaseOf(t, store, "shardId-000000000000").Finished())
 	})
 }

@@ -51,6 +51,8 @@ type coordinator struct {
 
 	syncer *shardSyncer
 
+	newProcMu sync.Mutex // NewProcessor is called one call at a time
+
 	fmu      sync.Mutex
 	finished map[string]bool // shards this worker processed to their end
 	fchanged chan struct{}   // closed and replaced when finished grows
@@ -160,7 +162,9 @@ func (co *coordinator) start(l lease.Lease) {
 
 // stopWorkers asks every worker to stop gracefully and waits for them; if
 // they overrun timeout, it cancels their contexts (hardCancel) and waits
-// again: every call they make honours its context.
+// again: every call they make honours its context. Meanwhile it goes on
+// handling events, so that a lease lost during the shutdown still cancels
+// its worker (new leases start no worker: the lease manager releases them).
 func (co *coordinator) stopWorkers(timeout time.Duration, hardCancel context.CancelFunc) {
 	close(co.stopping)
 	done := make(chan struct{})
@@ -170,12 +174,16 @@ func (co *coordinator) stopWorkers(timeout time.Duration, hardCancel context.Can
 	}()
 	t := time.NewTimer(timeout)
 	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
-		co.c.log.Warn("graceful shutdown overran ShutdownTimeout; cancelling shard workers", "timeout", timeout)
-		hardCancel()
-		<-done
+	for {
+		select {
+		case <-done:
+			return
+		case <-co.wakeup:
+			co.drain()
+		case <-t.C:
+			co.c.log.Warn("graceful shutdown overran ShutdownTimeout; cancelling shard workers", "timeout", timeout)
+			hardCancel()
+		}
 	}
 }
 

@@ -47,7 +47,20 @@ type fetcher struct {
 
 	held  atomic.Int64  // budget bytes of batches handed over and not yet done
 	freed chan struct{} // capacity 1: a batch was done
+
+	lastCall time.Time // of the last GetRecords call
+	latestAt time.Time // when the first LATEST iterator was taken
+	notFound time.Time // first ResourceNotFoundException for the shard, if any
 }
+
+// minCallGap spaces one shard's GetRecords calls: Kinesis allows 5 reads a
+// second per shard, shared by every application reading the stream.
+const minCallGap = 200 * time.Millisecond
+
+// latestMargin is how far before the first LATEST iterator a replacement
+// iterator starts (AT_TIMESTAMP) when that one expired before any record came:
+// a little early, to cover clock differences with Kinesis, rather than late.
+const latestMargin = time.Minute
 
 func newFetcher(c *Consumer, shardID string, start checkpoint.Position, conv converter) *fetcher {
 	return &fetcher{c: c, shardID: shardID, start: start, conv: conv,
@@ -61,6 +74,9 @@ func (f *fetcher) run(ctx context.Context) error {
 	bo := backoff{base: 100 * time.Millisecond, max: 10 * time.Second}
 	for {
 		b, err := f.fetch(ctx)
+		if err != nil && f.trimmed(err) {
+			b, err = &fetchedBatch{end: true}, nil
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -97,10 +113,14 @@ func (f *fetcher) fetch(ctx context.Context) (*fetchedBatch, error) {
 		}
 		f.iterator = it
 	}
+	if !sleep(ctx, minCallGap-time.Since(f.lastCall)) {
+		return nil, ctx.Err()
+	}
 	held, err := f.reserveBudget(ctx)
 	if err != nil {
 		return nil, err
 	}
+	f.lastCall = time.Now()
 	out, err := f.c.cfg.Kinesis.GetRecords(ctx, &kinesis.GetRecordsInput{
 		ShardIterator: f.iterator,
 		Limit:         aws.Int32(int32(f.c.cfg.MaxRecords)),
@@ -178,8 +198,14 @@ func (f *fetcher) newIterator(ctx context.Context) (*string, error) {
 		in.StartingSequenceNumber = aws.String(f.lastSeq)
 	case f.start.SequenceNumber == checkpoint.SentinelTrimHorizon:
 		in.ShardIteratorType = types.ShardIteratorTypeTrimHorizon
+	case f.start.SequenceNumber == checkpoint.SentinelLatest && !f.latestAt.IsZero():
+		// The first LATEST iterator expired before any record came: records
+		// may have arrived since, so a new LATEST would skip them.
+		in.ShardIteratorType = types.ShardIteratorTypeAtTimestamp
+		in.Timestamp = aws.Time(f.latestAt.Add(-latestMargin))
 	case f.start.SequenceNumber == checkpoint.SentinelLatest:
 		in.ShardIteratorType = types.ShardIteratorTypeLatest
+		f.latestAt = time.Now()
 	case f.start.SequenceNumber == checkpoint.SentinelAtTimestamp:
 		ip := f.c.cfg.InitialPosition
 		if ip.kind != initialAtTimestamp {
@@ -207,6 +233,25 @@ func (f *fetcher) newIterator(ctx context.Context) (*string, error) {
 		return nil, fmt.Errorf("get %s iterator of shard %s: no iterator in the response", in.ShardIteratorType, f.shardID)
 	}
 	return out.ShardIterator, nil
+}
+
+// trimmed reports whether err says the shard no longer exists and a shard
+// listing taken since agrees: retention removed it before it was read to its
+// end. The shard is then finished, so that its children are not blocked
+// forever; what it held after the checkpoint is gone from Kinesis already.
+func (f *fetcher) trimmed(err error) bool {
+	if !isNotFound(err) {
+		return false
+	}
+	if f.notFound.IsZero() {
+		f.notFound = time.Now()
+	}
+	if !f.c.co.syncer.absentSince(f.shardID, f.notFound) {
+		return false
+	}
+	f.c.log.Error("shard is no longer in the stream: retention removed it before it was read to its end; finishing it so that its children start",
+		"shard", f.shardID, "last_fetched", f.lastSeq)
+	return true
 }
 
 func (f *fetcher) logFetchError(err error, attempt int, wait time.Duration) {

@@ -22,8 +22,20 @@ import (
 // whose worker stopped before creating them. (Workers create their
 // children's leases themselves as soon as a shard ends.)
 type shardSyncer struct {
-	c     *Consumer
-	graph atomic.Pointer[shardgraph.Graph]
+	c        *Consumer
+	graph    atomic.Pointer[shardgraph.Graph]
+	listedAt atomic.Pointer[time.Time] // when graph's listing started
+}
+
+// absentSince reports whether a shard listing started after t (and
+// complete) lacks the shard.
+func (s *shardSyncer) absentSince(shardID string, t time.Time) bool {
+	at, g := s.listedAt.Load(), s.graph.Load()
+	if at == nil || g == nil || !at.After(t) {
+		return false
+	}
+	_, ok := g.Shard(shardID)
+	return !ok
 }
 
 func newShardSyncer(c *Consumer) *shardSyncer { return &shardSyncer{c: c} }
@@ -54,6 +66,7 @@ func (s *shardSyncer) run(ctx context.Context) error {
 }
 
 func (s *shardSyncer) sync(ctx context.Context) error {
+	started := time.Now()
 	shards, err := s.list(ctx)
 	if err != nil {
 		return err
@@ -68,6 +81,7 @@ func (s *shardSyncer) sync(ctx context.Context) error {
 		return fmt.Errorf("shard listing incomplete: %w", err)
 	}
 	s.graph.Store(g)
+	s.listedAt.Store(&started)
 	leases, err := s.c.mgr.Refresh(ctx)
 	if err != nil {
 		return fmt.Errorf("read lease table: %w", err)
@@ -115,7 +129,10 @@ func (s *shardSyncer) ensureLeases(ctx context.Context, g *shardgraph.Graph, lea
 		for _, child := range union(g.Children(l.Key), l.ChildShardIDs) {
 			if _, ok := have[child]; !ok {
 				if _, inStream := g.Shard(child); inStream {
-					create = append(create, newLease(g, child, s.c.cfg.InitialPosition.childCheckpoint()))
+					// The worker that finished l stopped before creating its
+					// children: they start at their beginning (at worst,
+					// with AtTimestamp, a few records early, never late).
+					create = append(create, newLease(g, child, checkpoint.TrimHorizon))
 				}
 			}
 		}
@@ -194,8 +211,7 @@ func isNotFound(err error) bool {
 // childrenOf returns the leases to create for a finished shard's children:
 // from the last GetRecords response when it named them, else from the last
 // shard listing.
-func (co *coordinator) childrenOf(shardID string, fromResponse []types.ChildShard) []lease.Lease {
-	cp := co.c.cfg.InitialPosition.childCheckpoint()
+func (co *coordinator) childrenOf(shardID string, fromResponse []types.ChildShard, cp checkpoint.Position) []lease.Lease {
 	var out []lease.Lease
 	for _, ch := range fromResponse {
 		l := lease.Lease{Key: aws.ToString(ch.ShardId), Checkpoint: cp, ParentShardIDs: ch.ParentShards}
@@ -248,14 +264,4 @@ func (p InitialPosition) checkpoint() checkpoint.Position {
 		return checkpoint.AtTimestamp
 	}
 	return checkpoint.Latest
-}
-
-// childCheckpoint is the checkpoint of a child shard's new lease: its
-// beginning, or the application's timestamp for AtTimestamp (a child can
-// hold records older than it when its parent closed before that time).
-func (p InitialPosition) childCheckpoint() checkpoint.Position {
-	if p.kind == initialAtTimestamp {
-		return checkpoint.AtTimestamp
-	}
-	return checkpoint.TrimHorizon
 }

@@ -60,7 +60,9 @@ func (w *shardWorker) run(ctx context.Context) {
 	w.log.Info("shard worker starting", "checkpoint", w.lease.Checkpoint.String())
 	err := w.waitParents(ctx)
 	if err == nil {
-		w.proc = w.c.cfg.NewProcessor(w.info.ShardID)
+		err = w.newProcessor(ctx)
+	}
+	if err == nil {
 		err = w.retry(ctx, "initialize", w.initialize)
 	}
 	var end *fetchedBatch
@@ -108,11 +110,53 @@ func (w *shardWorker) waitParents(ctx context.Context) error {
 	}
 }
 
+// newProcessor makes the shard's processor, unless the lease has ended
+// meanwhile. NewProcessor is called one call at a time, as documented.
+func (w *shardWorker) newProcessor(ctx context.Context) error {
+	if err := stopped(ctx, w.stopping); err != nil {
+		return err
+	}
+	w.c.co.newProcMu.Lock()
+	defer w.c.co.newProcMu.Unlock()
+	return safely("NewProcessor", func() error {
+		w.proc = w.c.cfg.NewProcessor(w.info.ShardID)
+		if w.proc == nil {
+			return errors.New("NewProcessor returned nil")
+		}
+		return nil
+	})
+}
+
 func (w *shardWorker) initialize(ctx context.Context) error {
 	if si, ok := w.proc.(ShardInitializer); ok {
-		return si.InitializeShard(ctx, w.info)
+		return safely("InitializeShard", func() error { return si.InitializeShard(ctx, w.info) })
 	}
 	return nil
+}
+
+// stopped returns why the worker must not start more work: its lease ended
+// (the context's cause) or the consumer is shutting down; nil otherwise.
+func stopped(ctx context.Context, stopping <-chan struct{}) error {
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	select {
+	case <-stopping:
+		return errStopping
+	default:
+		return nil
+	}
+}
+
+// safely calls a user callback, turning a panic into an error so that one
+// faulty callback cannot crash the process.
+func safely(what string, fn func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%s panicked: %v\n%s", what, r, debug.Stack())
+		}
+	}()
+	return fn()
 }
 
 // process runs the fetcher and delivers its batches until the shard ends
@@ -142,6 +186,12 @@ func (w *shardWorker) process(ctx context.Context) (*fetchedBatch, error) {
 		case b, ok := <-f.out:
 			if !ok {
 				return nil, context.Cause(ctx)
+			}
+			// select picks at random among ready cases: a batch fetched
+			// ahead must not start after the lease ended or shutdown began.
+			if err := stopped(ctx, w.stopping); err != nil {
+				f.done(b)
+				return nil, err
 			}
 			err := w.handle(ctx, b)
 			f.done(b)
@@ -209,15 +259,10 @@ func (w *shardWorker) handle(ctx context.Context, b *fetchedBatch) error {
 	return nil
 }
 
-// processRecords calls the processor, turning a panic into an error so that
-// the batch is retried rather than the process crashing.
-func (w *shardWorker) processRecords(ctx context.Context, b *Batch) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("processor panicked: %v\n%s", r, debug.Stack())
-		}
-	}()
-	return w.proc.ProcessRecords(ctx, b)
+// processRecords calls the processor; a panic becomes an error, so the
+// batch is retried rather than the process crashing.
+func (w *shardWorker) processRecords(ctx context.Context, b *Batch) error {
+	return safely("ProcessRecords", func() error { return w.proc.ProcessRecords(ctx, b) })
 }
 
 // autoCheckpoint writes the processed position at once when the last write
@@ -229,6 +274,11 @@ func (w *shardWorker) autoCheckpoint(ctx context.Context) {
 	if time.Since(w.lastWrite) >= w.c.cfg.CheckpointInterval {
 		w.lastWrite = time.Now()
 		err = w.c.mgr.Checkpoint(ctx, w.info.ShardID, w.processed)
+		if err != nil && !errors.Is(err, ErrLeaseLost) && ctx.Err() == nil {
+			// A passing fault: let the next renewal carry it instead.
+			w.log.Warn("automatic checkpoint failed; deferring it to the next renewal", "position", w.processed.String(), "error", err)
+			err = w.c.mgr.Defer(w.info.ShardID, w.processed)
+		}
 	} else {
 		err = w.c.mgr.Defer(w.info.ShardID, w.processed)
 	}
@@ -269,14 +319,14 @@ func (w *shardWorker) retry(ctx context.Context, what string, fn func(context.Co
 // Each step is retried until it succeeds, the lease is lost or the consumer
 // stops; the next owner then redoes what is missing.
 func (w *shardWorker) finish(ctx context.Context, end *fetchedBatch) {
-	children := w.c.co.childrenOf(w.info.ShardID, end.children)
+	children := w.c.co.childrenOf(w.info.ShardID, end.children, w.childCheckpoint())
 	steps := []struct {
 		what string
 		fn   func(context.Context) error
 	}{
 		{"shard ended", func(ctx context.Context) error {
 			if se, ok := w.proc.(ShardEnder); ok {
-				return se.ShardEnded(ctx, w.info)
+				return safely("ShardEnded", func() error { return se.ShardEnded(ctx, w.info) })
 			}
 			return nil
 		}},
@@ -300,6 +350,17 @@ func (w *shardWorker) finish(ctx context.Context, end *fetchedBatch) {
 	w.log.Info("shard processed to its end", "children", childIDs(children))
 }
 
+// childCheckpoint is where the children of this shard start: at their
+// beginning, since this shard was processed to its end; but with an
+// AtTimestamp application whose timestamp came after this shard's last
+// record (nothing here was processed), at that timestamp too.
+func (w *shardWorker) childCheckpoint() checkpoint.Position {
+	if w.c.cfg.InitialPosition.kind == initialAtTimestamp && w.processed.SequenceNumber == "" {
+		return checkpoint.AtTimestamp
+	}
+	return checkpoint.TrimHorizon
+}
+
 func (w *shardWorker) afterInterrupt(ctx context.Context, err error) {
 	switch {
 	case errors.Is(err, errStopping):
@@ -314,7 +375,7 @@ func (w *shardWorker) afterInterrupt(ctx context.Context, err error) {
 // cycle instead of waiting for the lease to expire.
 func (w *shardWorker) shutdown(ctx context.Context) {
 	if sn, ok := w.proc.(ShutdownNotifiee); ok {
-		if err := sn.ShutdownRequested(ctx, w.info); err != nil {
+		if err := safely("ShutdownRequested", func() error { return sn.ShutdownRequested(ctx, w.info) }); err != nil {
 			w.log.Warn("ShutdownRequested failed", "error", err)
 		}
 	}
@@ -335,6 +396,8 @@ func (w *shardWorker) leaseLost() {
 	if ll, ok := w.proc.(LeaseLoser); ok {
 		ctx, cancel := context.WithTimeout(w.c.hardCtx, w.c.cfg.ShutdownTimeout)
 		defer cancel()
-		ll.LeaseLost(ctx, w.info)
+		if err := safely("LeaseLost", func() error { ll.LeaseLost(ctx, w.info); return nil }); err != nil {
+			w.log.Error("LeaseLost failed", "error", err)
+		}
 	}
 }
