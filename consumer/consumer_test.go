@@ -533,6 +533,31 @@ func TestTrimmedParentDoesNotBlockItsChildren(t *testing.T) {
 		r := start(t, testConfig(stream, store, "w1", col.processor()))
 		waitFor(t, 2*time.Minute, "the children's records", func() bool { return col.unique() == 50 })
 		r.stop(t)
+		for _, l := range allLeases(t, store) {
+			if l.Key == "shardId-000000000000" {
+				require.True(t, l.Finished(), "the trimmed shard was finished (or its lease deleted)")
+			}
+		}
+	})
+}
+
+func TestLeasesOfTrimmedFinishedShardsAreDeleted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		stream := fakekinesis.New(testStream, 1)
+		store := lease.NewMemoryStore()
+		putPlain(stream, "a", 10, 5)
+		col := newCollector()
+		r := start(t, testConfig(stream, store, "w1", col.processor()))
+		_, _, err := stream.Split("shardId-000000000000", new(big.Int).Lsh(big.NewInt(1), 127))
+		require.NoError(t, err)
+		putPlain(stream, "b", 10, 5)
+		waitFor(t, time.Minute, "20 records", func() bool { return col.unique() == 20 })
 		require.True(t, leaseOf(t, store, "shardId-000000000000").Finished())
+		stream.Trim("shardId-000000000000") // retention
+		waitFor(t, time.Minute, "the parent's lease deleted", func() bool { return len(allLeases(t, store)) == 2 })
+		putPlain(stream, "c", 10, 5)
+		waitFor(t, time.Minute, "30 records", func() bool { return col.unique() == 30 })
+		r.stop(t)
+		require.Zero(t, col.duplicates())
 	})
 }

@@ -137,7 +137,36 @@ func (s *shardSyncer) ensureLeases(ctx context.Context, g *shardgraph.Graph, lea
 			}
 		}
 	}
-	return createLeases(ctx, s.c.store, create)
+	if err := createLeases(ctx, s.c.store, create); err != nil {
+		return err
+	}
+	return s.deleteStale(ctx, g, have)
+}
+
+// deleteStale deletes the leases of finished shards that retention has
+// removed from the stream, once each of their children still in the stream
+// has a lease: nothing needs them any more (a missing parent lease counts as
+// done), and without this the table would grow with every reshard.
+func (s *shardSyncer) deleteStale(ctx context.Context, g *shardgraph.Graph, have map[string]lease.Lease) error {
+	for key, l := range have {
+		if _, inStream := g.Shard(key); inStream || !l.Finished() {
+			continue
+		}
+		ready := true
+		for _, child := range union(g.Children(key), l.ChildShardIDs) {
+			_, leased := have[child]
+			_, inStream := g.Shard(child)
+			ready = ready && (leased || !inStream)
+		}
+		if !ready {
+			continue
+		}
+		if err := s.c.store.Delete(ctx, key); err != nil {
+			return fmt.Errorf("delete the lease of trimmed shard %s: %w", key, err)
+		}
+		s.c.log.Info("deleted the lease of a finished shard no longer in the stream", "shard", key)
+	}
+	return nil
 }
 
 // createLeases creates each lease unless it exists.
