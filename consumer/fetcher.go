@@ -44,6 +44,8 @@ type fetcher struct {
 	iterator *string
 	lastSeq  string // sequence number of the last Kinesis record fetched
 	reserve  int64  // budget to reserve before the next call
+	// perRecord is the user records per Kinesis record of the last response.
+	perRecord int
 
 	held  atomic.Int64  // budget bytes of batches handed over and not yet done
 	freed chan struct{} // capacity 1: a batch was done
@@ -64,7 +66,7 @@ const latestMargin = time.Minute
 
 func newFetcher(c *Consumer, shardID string, start checkpoint.Position, conv converter) *fetcher {
 	return &fetcher{c: c, shardID: shardID, start: start, conv: conv,
-		out: make(chan *fetchedBatch, 1), reserve: minReservation, freed: make(chan struct{}, 1)}
+		out: make(chan *fetchedBatch, 1), reserve: minReservation, perRecord: 1, freed: make(chan struct{}, 1)}
 }
 
 // run fetches until the shard ends or ctx is done, then closes f.out. Errors
@@ -137,7 +139,12 @@ func (f *fetcher) fetch(ctx context.Context) (*fetchedBatch, error) {
 		return nil, fmt.Errorf("get records of shard %s: %w", f.shardID, err)
 	}
 	b := &fetchedBatch{millisBehind: aws.ToInt64(out.MillisBehindLatest)}
-	b.records, b.res = f.conv.convert(make([]Record, 0, len(out.Records)), out.Records)
+	// Size the slice from the last response's user records per Kinesis
+	// record, so that unpacking aggregates rarely grows it.
+	b.records, b.res = f.conv.convert(make([]Record, 0, len(out.Records)*f.perRecord), out.Records)
+	if n := len(out.Records); n > 0 {
+		f.perRecord = max(1, (len(b.records)+n-1)/n)
+	}
 	// Account for the payloads and for the Record values that describe
 	// them, which outweigh small user records.
 	size := int64(len(b.records)) * recordSize
