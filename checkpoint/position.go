@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"cmp"
 	"fmt"
 	"strconv"
 	"strings"
@@ -102,7 +103,7 @@ func (p Position) Validate() error {
 // assumes valid positions.
 func (p Position) Compare(q Position) int {
 	if rp, rq := p.rank(), q.rank(); rp != rq || rp != 3 {
-		return cmpInt(rp, rq)
+		return cmp.Compare(rp, rq)
 	}
 	if c := compareDecimal(p.SequenceNumber, q.SequenceNumber); c != 0 {
 		return c
@@ -116,20 +117,10 @@ func (p Position) Compare(q Position) int {
 	return 0
 }
 
-func cmpInt(a, b int) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
 // compareDecimal compares two unsigned decimal strings numerically.
 func compareDecimal(a, b string) int {
 	a, b = strings.TrimLeft(a, "0"), strings.TrimLeft(b, "0")
-	if c := cmpInt(len(a), len(b)); c != 0 {
+	if c := cmp.Compare(len(a), len(b)); c != 0 {
 		return c
 	}
 	return strings.Compare(a, b)

@@ -95,19 +95,26 @@ func (w *shardWorker) waitParents(ctx context.Context) error {
 		if !logged {
 			w.log.Info("waiting for parent shards to be processed to their end", "parents", pending)
 		}
-		t := time.NewTimer(w.c.cfg.TakerInterval / 2)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return context.Cause(ctx)
-		case <-w.stopping:
-			t.Stop()
-			return errStopping
-		case <-w.c.co.finishedChanged():
-		case <-t.C:
+		if err := w.pause(ctx, w.c.cfg.TakerInterval/2, w.c.co.finishedChanged()); err != nil {
+			return err
 		}
-		t.Stop()
 	}
+}
+
+// pause waits d, or less if wake is closed; it returns an error if the
+// lease ends (the context's cause) or the consumer starts shutting down.
+func (w *shardWorker) pause(ctx context.Context, d time.Duration, wake <-chan struct{}) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-w.stopping:
+		return errStopping
+	case <-wake:
+	case <-t.C:
+	}
+	return nil
 }
 
 // newProcessor makes the shard's processor, unless the lease has ended
@@ -301,15 +308,8 @@ func (w *shardWorker) retry(ctx context.Context, what string, fn func(context.Co
 		}
 		d := bo.next()
 		w.log.Error(what+" failed; retrying", "attempt", bo.attempt, "wait", d, "error", err)
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return context.Cause(ctx)
-		case <-w.stopping:
-			t.Stop()
-			return errStopping
-		case <-t.C:
+		if err := w.pause(ctx, d, nil); err != nil {
+			return err
 		}
 	}
 }

@@ -264,7 +264,7 @@ func TestHeldAndLease(t *testing.T) {
 		time.Sleep(defaultTaker + time.Second) // the first cycle probes one lease, the second takes the rest
 		held := r.Held()
 		require.Len(t, held, 3)
-		require.True(t, slices.IsSortedFunc(held, func(a, b Lease) int { return compareKeys(a.Key, b.Key) }))
+		require.True(t, slices.IsSortedFunc(held, func(a, b Lease) int { return strings.Compare(a.Key, b.Key) }))
 		l, ok := r.Lease(keys[1])
 		require.True(t, ok)
 		require.Equal(t, "w", l.Owner)
@@ -282,15 +282,6 @@ func TestHeldAndLease(t *testing.T) {
 	})
 }
 
-func compareKeys(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
 
 func TestLeasesAndRefresh(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
