@@ -282,7 +282,6 @@ func TestHeldAndLease(t *testing.T) {
 	})
 }
 
-
 func TestLeasesAndRefresh(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newHookStore()
