@@ -106,11 +106,13 @@ func (m *Manager) writeCheckpoint(ctx context.Context, key string, pos checkpoin
 
 // release writes h's deferred checkpoint, then releases it, and forgets it.
 func (m *Manager) release(ctx context.Context, h *heldLease) error {
+	// Whatever happens below, this worker no longer holds the lease (if the
+	// release does not reach the table, the lease expires).
+	defer m.forget(h)
 	if err := h.acquire(ctx); err != nil {
 		return err
 	}
 	defer h.unlock()
-	defer m.forget(h)
 	l, def, err := m.current(h)
 	if err != nil {
 		return err

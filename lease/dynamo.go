@@ -212,8 +212,12 @@ func (s *DynamoStore) update(ctx context.Context, op string, l Lease, fail error
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	if ccf := (*types.ConditionalCheckFailedException)(nil); errors.As(err, &ccf) {
-		return Lease{}, fmt.Errorf("%s lease %s in table %q: expected owner %q counter %d, %s: %w",
-			op, l.Key, s.table, l.Owner, l.Counter, describeFound(ccf.Item), fail)
+		refused := &RefusedError{Err: fmt.Errorf("%s lease %s in table %q: expected owner %q counter %d, %s: %w",
+			op, l.Key, s.table, l.Owner, l.Counter, describeFound(ccf.Item), fail)}
+		if found, ok, derr := decodeItem(ccf.Item); derr == nil && ok {
+			refused.Found = &found
+		}
+		return Lease{}, refused
 	}
 	if err != nil {
 		return Lease{}, fmt.Errorf("%s lease %s in table %q: %w", op, l.Key, s.table, err)

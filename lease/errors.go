@@ -65,3 +65,20 @@ func (e *ConfigError) Error() string { return "lease: Config." + e.Field + ": " 
 
 // Unwrap returns ErrInvalidConfig.
 func (e *ConfigError) Unwrap() error { return ErrInvalidConfig }
+
+// RefusedError is a conditional write refused because the lease was not as
+// the caller saw it; it wraps ErrLeaseLost or ErrConflict. Found is the
+// lease as the store found it, when the store says (MemoryStore always,
+// DynamoDB when it returns the old item), and nil otherwise or when the
+// lease does not exist. The Manager uses it to recognise its own earlier
+// write that succeeded although its answer was lost.
+type RefusedError struct {
+	Found *Lease
+	Err   error
+}
+
+// Error implements error.
+func (e *RefusedError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the wrapped error.
+func (e *RefusedError) Unwrap() error { return e.Err }

@@ -110,9 +110,18 @@ func (m *Manager) writeAs(ctx context.Context, h *heldLease, op string, req Leas
 	m.mu.Unlock()
 
 	started := time.Now()
-	wctx, cancel := context.WithTimeout(ctx, m.cfg.RenewInterval)
-	res, err := do(wctx, req)
-	cancel()
+	res, err := m.call(ctx, h, req, do)
+	if found, ok := ownEarlierWrite(err, req); ok {
+		// An earlier write of ours landed although its answer was lost (a
+		// timeout, a cancelled context, a retry by the SDK): the lease is
+		// still ours, one write further. Write again on top of it. The
+		// renewal time stays that of the last write known to have landed
+		// until this one succeeds.
+		m.log.Info("recovered from a write that succeeded unseen", slog.String("lease", h.key), slog.Int64("counter", found.Counter))
+		req.Counter = found.Counter
+		started = time.Now()
+		res, err = m.call(ctx, h, req, do)
+	}
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -128,6 +137,35 @@ func (m *Manager) writeAs(ctx context.Context, h *heldLease, op string, req Leas
 		m.dropLocked(h, op+" refused")
 	}
 	return Lease{}, fmt.Errorf("lease %s: %s: %w", h.key, op, err)
+}
+
+// call makes one store write, bounded by RenewInterval and by h's drop
+// deadline: a write still running then is of no use.
+func (m *Manager) call(ctx context.Context, h *heldLease, req Lease, do storeWrite) (Lease, error) {
+	wctx, cancel := context.WithTimeout(ctx, min(m.cfg.RenewInterval, m.untilDrop(h)))
+	defer cancel()
+	return do(wctx, req)
+}
+
+// untilDrop returns the time left before h is dropped for want of renewal,
+// at least a millisecond.
+func (m *Manager) untilDrop(h *heldLease) time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return max(m.cfg.dropAfter()-time.Since(h.lastRenewed), time.Millisecond)
+}
+
+// ownEarlierWrite reports whether err refused req only because the lease is
+// one write past what req expected and still owned by req's owner: the mark
+// of an earlier write by this worker whose answer was lost. Writes of one
+// lease are serialized, so nothing else of ours can have made that change.
+func ownEarlierWrite(err error, req Lease) (Lease, bool) {
+	var refused *RefusedError
+	if req.Owner == "" || !errors.As(err, &refused) || refused.Found == nil {
+		return Lease{}, false
+	}
+	f := *refused.Found
+	return f, f.Owner == req.Owner && f.Counter == req.Counter+1
 }
 
 // isLost reports whether err is a refusal. The store returns ErrLeaseLost
@@ -186,6 +224,8 @@ func (m *Manager) entries() []*heldLease {
 			out = append(out, h)
 		}
 	}
+	// Least recently renewed first: the closest to their drop deadline.
+	slices.SortFunc(out, func(a, b *heldLease) int { return a.lastRenewed.Compare(b.lastRenewed) })
 	return out
 }
 

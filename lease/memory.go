@@ -68,8 +68,9 @@ func (s *MemoryStore) update(ctx context.Context, op string, l Lease, fail error
 		return Lease{}, fmt.Errorf("%s lease %s: no such lease: %w", op, l.Key, fail)
 	}
 	if cur.Owner != l.Owner || cur.Counter != l.Counter {
-		return Lease{}, fmt.Errorf("%s lease %s: expected owner %q counter %d, found owner %q counter %d: %w",
-			op, l.Key, l.Owner, l.Counter, cur.Owner, cur.Counter, fail)
+		found := cur.Clone()
+		return Lease{}, &RefusedError{Found: &found, Err: fmt.Errorf("%s lease %s: expected owner %q counter %d, found owner %q counter %d: %w",
+			op, l.Key, l.Owner, l.Counter, cur.Owner, cur.Counter, fail)}
 	}
 	change(&cur)
 	cur.Counter++

@@ -3,6 +3,7 @@ package lease
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 )
 
@@ -18,26 +19,17 @@ func (m *Manager) runRenewer(ctx context.Context) {
 	defer ticker.Stop()
 	deadline := time.NewTimer(m.cfg.dropAfter())
 	defer deadline.Stop()
-	roundDone := make(chan struct{}, 1)
-	rounds := 0 // in flight: 0 or 1
-	defer func() {
-		for ; rounds > 0; rounds-- {
-			<-roundDone
-		}
-	}()
+	// Rounds may overlap: a round skips a lease whose previous write is
+	// still in flight, so one slow or hung write delays only its own lease,
+	// and the next round retries it as soon as that write gives up.
+	var rounds sync.WaitGroup
+	defer rounds.Wait()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-ticker.C:
-			if rounds == 0 {
-				rounds++
-				go func() { m.renewRound(ctx); roundDone <- struct{}{} }()
-			} else {
-				m.log.Warn("renewal round still running after RenewInterval; skipping one")
-			}
-		case <-roundDone:
-			rounds--
+			rounds.Go(func() { m.renewRound(ctx) })
 		case <-deadline.C:
 		case <-m.heldAdded:
 		}
@@ -77,6 +69,12 @@ func (m *Manager) renew(ctx context.Context, h *heldLease) {
 		req.Checkpoint, req.PendingCheckpoint = *def, nil
 	}
 	res, err := m.write(ctx, h, op, req, do)
+	if err != nil && !isLost(err) && ctx.Err() == nil {
+		// A passing fault (or a write that gave up): try once more at once
+		// rather than a whole RenewInterval later, which can be too late.
+		m.log.Warn("renewal failed; retrying", slog.String("lease", h.key), slog.Int64("counter", l.Counter), slog.Any("error", err))
+		res, err = m.write(ctx, h, op, req, do)
+	}
 	if err != nil {
 		if !isLost(err) && ctx.Err() == nil {
 			m.log.Warn("renewal failed; retrying next interval", slog.String("lease", h.key), slog.Int64("counter", l.Counter), slog.Any("error", err))

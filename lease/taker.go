@@ -205,6 +205,9 @@ func (m *Manager) carryOut(ctx context.Context, p plan) bool {
 // takeOne takes l as observed, conditionally on its owner and counter, and
 // starts holding it. ErrConflict means someone moved first: skip it.
 func (m *Manager) takeOne(ctx context.Context, l Lease) bool {
+	if m.stopTaking.Load() {
+		return false // a plan under way when StopTaking came
+	}
 	started := time.Now()
 	tctx, cancel := context.WithTimeout(ctx, m.cfg.RenewInterval)
 	res, err := m.store.Take(tctx, l, m.cfg.WorkerID)
