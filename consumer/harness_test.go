@@ -12,6 +12,7 @@ import (
 	"github.com/gokcl/kcl/checkpoint"
 	"github.com/gokcl/kcl/deagg"
 	"github.com/gokcl/kcl/internal/fakekinesis"
+	"github.com/gokcl/kcl/internal/testenv"
 	"github.com/gokcl/kcl/lease"
 )
 
@@ -136,18 +137,8 @@ func (r *running) stop(t *testing.T) {
 	}
 }
 
-// waitFor polls cond (in a synctest bubble, on the fake clock) until it
-// holds or the timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
+// waitFor is testenv.WaitFor.
+var waitFor = testenv.WaitFor
 
 // putPlain writes n plain records with partition keys key-0..key-(keys-1).
 func putPlain(s *fakekinesis.Stream, prefix string, n, keys int) {

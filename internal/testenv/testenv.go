@@ -138,3 +138,17 @@ func WaitStreamActive(t testing.TB, client *kinesis.Client, name string) {
 		t.Fatalf("stream %s not active: %v", name, err)
 	}
 }
+
+// WaitFor polls cond every 50 ms until it holds, failing the test after
+// timeout. Inside a testing/synctest bubble the clock is virtual, so the
+// wait costs no real time.
+func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -162,17 +162,8 @@ func (f *fixture) owners() map[string]int {
 	return out
 }
 
-// waitFor polls cond until it holds, failing the test after timeout.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
+// waitFor is testenv.WaitFor.
+var waitFor = testenv.WaitFor
 
 // collector records every processed record id, per worker and shard.
 type collector struct {
