@@ -561,3 +561,26 @@ func TestLeasesOfTrimmedFinishedShardsAreDeleted(t *testing.T) {
 		require.Zero(t, col.duplicates())
 	})
 }
+
+func TestFaultyNewProcessorIsRetried(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		stream := fakekinesis.New(testStream, 1)
+		putPlain(stream, "x", 10, 5)
+		col := newCollector()
+		calls := 0
+		newProc := func(shardID string) RecordProcessor {
+			calls++
+			switch calls {
+			case 1:
+				panic("factory not ready")
+			case 2:
+				return nil
+			}
+			return col.processor()(shardID)
+		}
+		r := start(t, testConfig(stream, lease.NewMemoryStore(), "w1", newProc))
+		waitFor(t, time.Minute, "10 records", func() bool { return col.unique() == 10 })
+		r.stop(t)
+		require.Equal(t, 3, calls)
+	})
+}

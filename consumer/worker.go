@@ -60,7 +60,10 @@ func (w *shardWorker) run(ctx context.Context) {
 	w.log.Info("shard worker starting", "checkpoint", w.lease.Checkpoint.String())
 	err := w.waitParents(ctx)
 	if err == nil {
-		err = w.newProcessor(ctx)
+		err = stopped(ctx, w.stopping)
+	}
+	if err == nil {
+		err = w.retry(ctx, "create the processor", w.newProcessor)
 	}
 	if err == nil {
 		err = w.retry(ctx, "initialize", w.initialize)
@@ -117,12 +120,9 @@ func (w *shardWorker) pause(ctx context.Context, d time.Duration, wake <-chan st
 	return nil
 }
 
-// newProcessor makes the shard's processor, unless the lease has ended
-// meanwhile. NewProcessor is called one call at a time, as documented.
-func (w *shardWorker) newProcessor(ctx context.Context) error {
-	if err := stopped(ctx, w.stopping); err != nil {
-		return err
-	}
+// newProcessor makes the shard's processor. NewProcessor is called one call
+// at a time, as documented.
+func (w *shardWorker) newProcessor(context.Context) error {
 	w.c.co.newProcMu.Lock()
 	defer w.c.co.newProcMu.Unlock()
 	return safely("NewProcessor", func() error {
