@@ -238,7 +238,7 @@ func (w *shardWorker) converter() converter {
 // the automatic checkpoint.
 func (w *shardWorker) handle(ctx context.Context, b *fetchedBatch) error {
 	if b.res.dropped > 0 {
-		w.log.Debug("dropped user records routed to another shard", "count", b.res.dropped)
+		w.log.Debug("dropped the user records of aggregates misrouted to this shard", "count", b.res.dropped)
 	}
 	if len(b.records) > 0 {
 		batch := &Batch{ShardID: w.info.ShardID, Records: b.records, MillisBehindLatest: b.millisBehind, cp: w.cp}
