@@ -98,9 +98,7 @@ func (co *coordinator) run(ctx context.Context, mgrDone chan error) error {
 			return nil
 		case err := <-syncErr:
 			syncErr <- err // for the deferred wait
-			if err != nil {
-				return err
-			}
+			return err     // nil only when ctx is done
 		case err := <-mgrDone:
 			mgrDone <- err // Run waits for it too
 			if err == nil {
