@@ -584,3 +584,46 @@ func TestFaultyNewProcessorIsRetried(t *testing.T) {
 		require.Equal(t, 3, calls)
 	})
 }
+
+func TestShardEndOrder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// At the end of a shard: ShardEnded, then the SHARD_END checkpoint
+		// with the children, then the children's leases, then the release.
+		stream := fakekinesis.New(testStream, 1)
+		putPlain(stream, "x", 10, 5)
+		left, right, err := stream.Split("shardId-000000000000", new(big.Int).Lsh(big.NewInt(1), 127))
+		require.NoError(t, err)
+		store := lease.NewMemoryStore()
+		var mu sync.Mutex
+		var seenAtEnd []lease.Lease
+		newProc := func(shardID string) RecordProcessor {
+			return &enderProc{onEnd: func() {
+				mu.Lock()
+				defer mu.Unlock()
+				seenAtEnd = allLeases(t, store)
+			}}
+		}
+		r := start(t, testConfig(stream, store, "w1", newProc))
+		waitFor(t, time.Minute, "the children's leases", func() bool { return len(allLeases(t, store)) == 3 })
+		waitFor(t, time.Minute, "the parent released", func() bool { return leaseOf(t, store, "shardId-000000000000").Owner == "" })
+		r.stop(t)
+		mu.Lock()
+		defer mu.Unlock()
+		require.Len(t, seenAtEnd, 1, "ShardEnded comes before the children's leases")
+		require.False(t, seenAtEnd[0].Finished(), "ShardEnded comes before the SHARD_END checkpoint")
+		parent := leaseOf(t, store, "shardId-000000000000")
+		require.True(t, parent.Finished())
+		require.ElementsMatch(t, []string{left, right}, parent.ChildShardIDs)
+		for _, id := range []string{left, right} {
+			require.Equal(t, []string{"shardId-000000000000"}, leaseOf(t, store, id).ParentShardIDs)
+		}
+	})
+}
+
+type enderProc struct{ onEnd func() }
+
+func (p *enderProc) ProcessRecords(context.Context, *Batch) error { return nil }
+func (p *enderProc) ShardEnded(context.Context, ShardInfo) error {
+	p.onEnd()
+	return nil
+}
