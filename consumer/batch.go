@@ -56,6 +56,7 @@ func (b *Batch) CheckpointAt(ctx context.Context, r Record) error {
 type shardCheckpointer struct {
 	shardID string
 	store   checkpoint.Store
+	lease   context.Context // the worker's lease-scoped context
 
 	mu        sync.Mutex
 	delivered checkpoint.Position // the last user record handed to the processor
@@ -70,6 +71,11 @@ func (s *shardCheckpointer) setDelivered(p checkpoint.Position) {
 func (s *shardCheckpointer) checkpoint(ctx context.Context, p checkpoint.Position) error {
 	if err := p.Validate(); err != nil {
 		return fmt.Errorf("checkpoint shard %s: %w", s.shardID, err)
+	}
+	// Once this worker has lost the lease, the same process may take it
+	// again at once for a new worker: refuse here, not only in the table.
+	if errors.Is(context.Cause(s.lease), errLeaseLost) {
+		return fmt.Errorf("checkpoint shard %s at %s: %w", s.shardID, p, ErrLeaseLost)
 	}
 	s.mu.Lock()
 	delivered := s.delivered

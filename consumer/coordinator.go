@@ -153,7 +153,7 @@ func (co *coordinator) start(l lease.Lease) {
 		if prev != nil {
 			<-prev.done
 		}
-		newShardWorker(co.c, l, co.stopping).run(ctx)
+		newShardWorker(ctx, co.c, l, co.stopping).run(ctx)
 		co.post(event{kind: eventExited, handle: h})
 	}()
 }

@@ -39,7 +39,7 @@ type shardWorker struct {
 	lastWrite time.Time           // of the last automatic checkpoint written at once
 }
 
-func newShardWorker(c *Consumer, l lease.Lease, stopping <-chan struct{}) *shardWorker {
+func newShardWorker(ctx context.Context, c *Consumer, l lease.Lease, stopping <-chan struct{}) *shardWorker {
 	w := &shardWorker{
 		c:        c,
 		lease:    l,
@@ -47,7 +47,7 @@ func newShardWorker(c *Consumer, l lease.Lease, stopping <-chan struct{}) *shard
 		log:      c.log.With("shard", l.Key),
 		stopping: stopping,
 	}
-	w.cp = &shardCheckpointer{shardID: l.Key, store: c.mgr}
+	w.cp = &shardCheckpointer{shardID: l.Key, store: c.mgr, lease: ctx}
 	if !l.Checkpoint.IsSentinel() {
 		w.cp.setDelivered(l.Checkpoint)
 		w.processed = l.Checkpoint
@@ -55,7 +55,7 @@ func newShardWorker(c *Consumer, l lease.Lease, stopping <-chan struct{}) *shard
 	return w
 }
 
-// run is the worker's whole life.
+// run is the worker's whole life; ctx is the one it was made with.
 func (w *shardWorker) run(ctx context.Context) {
 	w.log.Info("shard worker starting", "checkpoint", w.lease.Checkpoint.String())
 	err := w.waitParents(ctx)
@@ -277,6 +277,9 @@ func (w *shardWorker) processRecords(ctx context.Context, b *Batch) error {
 // carry on the lease's next renewal. Failures are logged: the next batch
 // tries again, and a lost lease cancels the worker's context.
 func (w *shardWorker) autoCheckpoint(ctx context.Context) {
+	if ctx.Err() != nil {
+		return // lease lost, or a hard stop: the final release writes what is deferred
+	}
 	var err error
 	if time.Since(w.lastWrite) >= w.c.cfg.CheckpointInterval {
 		w.lastWrite = time.Now()
