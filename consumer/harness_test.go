@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gokcl/kcl/checkpoint"
 	"github.com/gokcl/kcl/deagg"
 	"github.com/gokcl/kcl/internal/fakekinesis"
 	"github.com/gokcl/kcl/internal/testenv"
@@ -189,8 +188,6 @@ func allLeases(t *testing.T, store lease.Store) []lease.Lease {
 	}
 	return leases
 }
-
-var _ = checkpoint.ShardEnd
 
 // aggregatorForTest builds one aggregate.
 type aggregatorForTest struct{ a deagg.Aggregator }
