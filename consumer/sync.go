@@ -25,6 +25,7 @@ type shardSyncer struct {
 	c        *Consumer
 	graph    atomic.Pointer[shardgraph.Graph]
 	listedAt atomic.Pointer[time.Time] // when graph's listing started
+	wake     chan struct{}             // capacity 1: sync now rather than at the next interval
 }
 
 // absentSince reports whether a shard listing started after t (and
@@ -38,7 +39,18 @@ func (s *shardSyncer) absentSince(shardID string, t time.Time) bool {
 	return !ok
 }
 
-func newShardSyncer(c *Consumer) *shardSyncer { return &shardSyncer{c: c} }
+func newShardSyncer(c *Consumer) *shardSyncer {
+	return &shardSyncer{c: c, wake: make(chan struct{}, 1)}
+}
+
+// kick asks for a sync now: a worker met a shard newer than the last
+// listing. It never blocks.
+func (s *shardSyncer) kick() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
 
 // run syncs until ctx is done. It returns an error only when the first sync
 // finds that the stream does not exist; other failures are retried.
@@ -59,10 +71,29 @@ func (s *shardSyncer) run(ctx context.Context) error {
 			wait = bo.next()
 			s.c.log.Warn("shard sync failed; retrying", "attempt", bo.attempt, "wait", wait, "error", err)
 		}
-		if !sleep(ctx, wait) {
+		if !s.pause(ctx, wait, err == nil) {
 			return nil
 		}
 	}
+}
+
+// pause waits d, or less when a worker kicks the syncer after a successful
+// sync (after a failure the backoff holds); it reports whether ctx is still
+// live.
+func (s *shardSyncer) pause(ctx context.Context, d time.Duration, kickable bool) bool {
+	var wake <-chan struct{}
+	if kickable {
+		wake = s.wake
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-wake:
+	case <-t.C:
+	}
+	return true
 }
 
 func (s *shardSyncer) sync(ctx context.Context) error {
@@ -122,18 +153,21 @@ func (s *shardSyncer) ensureLeases(ctx context.Context, g *shardgraph.Graph, lea
 			create = append(create, newLease(g, id, s.c.cfg.InitialPosition.checkpoint()))
 		}
 	}
+	ln := newLineage(g, leases, nil)
 	for _, l := range leases {
 		if !l.Finished() {
 			continue
 		}
 		for _, child := range union(g.Children(l.Key), l.ChildShardIDs) {
-			if _, ok := have[child]; !ok {
-				if _, inStream := g.Shard(child); inStream {
-					// The worker that finished l stopped before creating its
-					// children: they start at their beginning (at worst,
-					// with AtTimestamp, a few records early, never late).
-					create = append(create, newLease(g, child, checkpoint.TrimHorizon))
-				}
+			if _, ok := have[child]; ok {
+				continue
+			}
+			if _, inStream := g.Shard(child); inStream && ln.parentsDone(child, g.Parents(child)) {
+				// The worker that finished l stopped before creating its
+				// children, or deferred a merge child whose other parent
+				// was not finished then: they start at their beginning (at
+				// worst, with AtTimestamp, a few records early, never late).
+				create = append(create, newLease(g, child, checkpoint.TrimHorizon))
 			}
 		}
 	}
@@ -260,9 +294,37 @@ func (co *coordinator) childrenOf(shardID string, fromResponse []types.ChildShar
 	return out
 }
 
-// createChildLeases creates the leases of a finished shard's children.
-func (co *coordinator) createChildLeases(ctx context.Context, children []lease.Lease) error {
-	return createLeases(ctx, co.c.store, children)
+// createChildLeases creates the leases of a finished shard's children,
+// except those of merge children whose other parent is not done yet: as the
+// KCL does, such a lease waits until both parents are finished (or absent),
+// so that nothing of the child is processed before its other parent. The
+// other parent's worker creates it when that parent ends, and the shard
+// syncer creates it if both ended at once, each deferring to the other.
+func (co *coordinator) createChildLeases(ctx context.Context, shardID string, children []lease.Lease) error {
+	leases, err := co.c.mgr.Refresh(ctx) // both parents may have just ended: read the table as it is now
+	if err != nil {
+		return fmt.Errorf("read lease table: %w", err)
+	}
+	ln := newLineage(co.syncer.graph.Load(), leases, co.isFinished)
+	var create []lease.Lease
+	for _, child := range children {
+		var waiting []string
+		for _, p := range child.ParentShardIDs {
+			if p != shardID && !ln.parentDone(child.Key, p) {
+				waiting = append(waiting, p)
+			}
+		}
+		if len(waiting) > 0 {
+			co.c.log.Info("deferring the lease of a merge child until its other parent is processed to its end",
+				"shard", shardID, "child", child.Key, "waiting_for", waiting)
+			if !ln.listed(child.Key) {
+				co.syncer.kick()
+			}
+			continue
+		}
+		create = append(create, child)
+	}
+	return createLeases(ctx, co.c.store, create)
 }
 
 func childIDs(children []lease.Lease) []string {

@@ -84,19 +84,23 @@ func (w *shardWorker) run(ctx context.Context) {
 	}
 }
 
-// waitParents returns once every parent shard is done: its lease reached
-// SHARD_END, or it has no lease (a shard trimmed from the stream, or an
-// ancestor of the shards an application started from). Parent leases are
-// created before their children's, so the table scan that found this lease
-// also shows the parents' leases.
+// waitParents returns once no parent shard blocks this one any more: each
+// was processed to its end, or will never be processed by this application
+// (trimmed, or an ancestor of where it started; see lineage). A parent with
+// no lease yet blocks as long as the application will reach it.
 func (w *shardWorker) waitParents(ctx context.Context) error {
 	for logged := false; ; logged = true {
-		pending := w.c.co.pendingParents(w.lease.ParentShardIDs)
+		pending := w.c.co.pendingParents(w.info.ShardID, w.lease.ParentShardIDs)
 		if len(pending) == 0 {
 			return nil
 		}
 		if !logged {
 			w.log.Info("waiting for parent shards to be processed to their end", "parents", pending)
+			if g := w.c.co.syncer.graph.Load(); g != nil {
+				if _, ok := g.Shard(w.info.ShardID); !ok {
+					w.c.co.syncer.kick() // a listing that has this shard tells trimmed parents apart
+				}
+			}
 		}
 		if err := w.pause(ctx, w.c.cfg.TakerInterval/2, w.c.co.finishedChanged()); err != nil {
 			return err
@@ -337,7 +341,7 @@ func (w *shardWorker) finish(ctx context.Context, end *fetchedBatch) {
 			return w.c.mgr.FinishShard(ctx, w.info.ShardID, childIDs(children))
 		}},
 		{"create child leases", func(ctx context.Context) error {
-			return w.c.co.createChildLeases(ctx, children)
+			return w.c.co.createChildLeases(ctx, w.info.ShardID, children)
 		}},
 	}
 	for _, s := range steps {
