@@ -96,11 +96,35 @@ func (ln *lineage) parentsDone(child string, parents []string) bool {
 // without a lease: through a leased ancestor, or because the child's other
 // parent is processed (see lineage).
 func (ln *lineage) reached(child, parent string) bool {
-	if ln.ancestorLeased(parent) {
-		return true
-	}
+	return ln.ancestorLeased(parent) || ln.otherParentReached(child, parent)
+}
+
+// otherParentReached reports whether the application processes a parent
+// of child other than parent: it has a lease, or a leased ancestor.
+func (ln *lineage) otherParentReached(child, parent string) bool {
 	for _, q := range ln.g.Parents(child) {
 		if q != parent && (ln.leased(q) || ln.done(q) || ln.ancestorLeased(q)) {
+			return true
+		}
+	}
+	return false
+}
+
+// mergedWithReached reports whether id is a parent of a merge child whose
+// other parent the application processes: then it processes id too.
+func (ln *lineage) mergedWithReached(id string) bool {
+	for _, c := range ln.g.Children(id) {
+		if ln.otherParentReached(c, id) {
+			return true
+		}
+	}
+	return false
+}
+
+// descendantLeased reports whether a descendant of id has a lease.
+func (ln *lineage) descendantLeased(id string) bool {
+	for _, d := range ln.g.Descendants(id) {
+		if ln.leased(d) {
 			return true
 		}
 	}

@@ -203,3 +203,114 @@ func TestLineageParentDone(t *testing.T) {
 		})
 	}
 }
+
+func TestRootMissedByAPartialFirstSyncIsLeased(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// A first sync created R1's lease but not R2's (throttled); R1 was
+		// then processed to its end and its merge child M leased. R2 has
+		// no lease while a descendant has one: it must be leased still, and
+		// processed before M.
+		stream := fakekinesis.New(testStream, 2)
+		r1, r2 := "shardId-000000000000", "shardId-000000000001"
+		for i := range 10 {
+			stream.Put("k", hashIn(3, 4), []byte(fmt.Sprintf("x-%d", i))) // in R2, then in M
+		}
+		m, err := stream.Merge(r1, r2)
+		require.NoError(t, err)
+		for i := 10; i < 20; i++ {
+			stream.Put("k", hashIn(3, 4), []byte(fmt.Sprintf("x-%d", i)))
+		}
+		store := lease.NewMemoryStore()
+		ctx := context.Background()
+		require.NoError(t, store.Create(ctx, lease.Lease{Key: r1, Checkpoint: checkpoint.ShardEnd, ChildShardIDs: []string{m}}))
+		require.NoError(t, store.Create(ctx, lease.Lease{Key: m, Checkpoint: checkpoint.TrimHorizon, ParentShardIDs: []string{r1, r2}}))
+		col := newOrderedCollector()
+		r := start(t, testConfig(stream, store, "w1", func(string) RecordProcessor {
+			return RecordProcessorFunc(func(_ context.Context, b *Batch) error { col.add(b); return nil })
+		}))
+		waitFor(t, 2*time.Minute, "R2's and M's 20 records", func() bool { return col.unique() == 20 })
+		r.stop(t)
+		col.requireOrder(t)
+	})
+}
+
+// failingCreates is a lease store whose Create fails, as DynamoDB throttling
+// would, for one key while fail returns true.
+type failingCreates struct {
+	*lease.MemoryStore
+	key  string
+	fail func() bool
+}
+
+func (s *failingCreates) Create(ctx context.Context, l lease.Lease) error {
+	if l.Key == s.key && s.fail() {
+		return fmt.Errorf("create lease %s: throttled", l.Key)
+	}
+	return s.MemoryStore.Create(ctx, l)
+}
+
+func TestLeaseCreationContinuesPastAFailure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		stream := fakekinesis.New(testStream, 2)
+		putPlain(stream, "x", 40, 20)
+		began := time.Now()
+		store := &failingCreates{MemoryStore: lease.NewMemoryStore(), key: "shardId-000000000000",
+			fail: func() bool { return time.Since(began) < time.Minute }}
+		col := newCollector()
+		r := start(t, testConfig(stream, store, "w1", col.processor()))
+		waitFor(t, 30*time.Second, "the second shard leased and read although the first one's lease cannot be created yet", func() bool {
+			col.mu.Lock()
+			defer col.mu.Unlock()
+			return len(col.records["shardId-000000000001"]) > 0
+		})
+		waitFor(t, 2*time.Minute, "all 40 records once the first lease is created", func() bool { return col.unique() == 40 })
+		r.stop(t)
+	})
+}
+
+func TestMissedLeases(t *testing.T) {
+	// R1 + R2 → M (open); Q → S (open, split sibling T).
+	g := shardgraph.New([]shardgraph.Shard{
+		{ID: "Q", EndingSequence: "1"},
+		{ID: "R1", EndingSequence: "2"},
+		{ID: "R2", EndingSequence: "3"},
+		{ID: "M", ParentIDs: []string{"R1", "R2"}},
+		{ID: "S", ParentIDs: []string{"Q"}},
+		{ID: "T", ParentIDs: []string{"Q"}},
+	})
+	finished := lease.Lease{Key: "R1", Checkpoint: checkpoint.ShardEnd, ChildShardIDs: []string{"M"}}
+	open := func(key string) lease.Lease { return lease.Lease{Key: key, Checkpoint: checkpoint.Latest} }
+	tests := []struct {
+		name   string
+		pos    InitialPosition
+		leases []lease.Lease
+		want   map[string]checkpoint.Position
+	}{
+		{"new application, Latest", Latest, nil,
+			map[string]checkpoint.Position{"M": checkpoint.Latest, "S": checkpoint.Latest, "T": checkpoint.Latest}},
+		{"new application, TrimHorizon", TrimHorizon, nil,
+			map[string]checkpoint.Position{"Q": checkpoint.TrimHorizon, "R1": checkpoint.TrimHorizon, "R2": checkpoint.TrimHorizon}},
+		{"a root left out, merged since", TrimHorizon, []lease.Lease{finished, open("M"), open("Q")},
+			map[string]checkpoint.Position{"R2": checkpoint.TrimHorizon}},
+		{"an open shard left out, merged since", Latest, []lease.Lease{finished, open("M"), open("S"), open("T")},
+			map[string]checkpoint.Position{"R2": checkpoint.TrimHorizon}},
+		{"an open shard left out", Latest, []lease.Lease{open("M"), open("S")},
+			map[string]checkpoint.Position{"T": checkpoint.Latest}},
+		{"started at Latest, now configured TrimHorizon", TrimHorizon, []lease.Lease{open("M"), open("S"), open("T")},
+			map[string]checkpoint.Position{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newShardSyncer(&Consumer{cfg: Config{InitialPosition: tt.pos}})
+			leases := tt.leases
+			if leases == nil {
+				leases = []lease.Lease{}
+			}
+			got := map[string]checkpoint.Position{}
+			for _, l := range s.missedLeases(g, newLineage(g, leases, nil)) {
+				got[l.Key] = l.Checkpoint
+			}
+			require.Equal(t, tt.want, got)
+		})
+	}
+}

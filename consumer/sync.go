@@ -18,8 +18,9 @@ import (
 
 // shardSyncer lists the stream's shards every ShardSyncInterval, keeps the
 // latest shard graph, and creates the leases of shards that may start: the
-// start shards of a new application, and the children of finished shards
-// whose worker stopped before creating them. (Workers create their
+// start shards of a new application, those an earlier sync failed to create
+// (see missedLeases), and the children of finished shards whose worker
+// stopped before creating them or deferred them. (Workers create their
 // children's leases themselves as soon as a shard ends.)
 type shardSyncer struct {
 	c        *Consumer
@@ -144,16 +145,8 @@ func (s *shardSyncer) ensureLeases(ctx context.Context, g *shardgraph.Graph, lea
 	for _, l := range leases {
 		have[l.Key] = l
 	}
-	var create []lease.Lease
-	for _, id := range g.StartShards(s.c.cfg.InitialPosition.graphPosition()) {
-		// With leases in the table, a start shard without one is new only
-		// if nothing of its lineage is leased: otherwise the lineage leads
-		// to it (ancestors) or it was processed before (descendants).
-		if _, ok := have[id]; !ok && (len(have) == 0 || !lineageLeased(g, have, id)) {
-			create = append(create, newLease(g, id, s.c.cfg.InitialPosition.checkpoint()))
-		}
-	}
 	ln := newLineage(g, leases, nil)
+	create := s.missedLeases(g, ln)
 	for _, l := range leases {
 		if !l.Finished() {
 			continue
@@ -203,42 +196,59 @@ func (s *shardSyncer) deleteStale(ctx context.Context, g *shardgraph.Graph, have
 	return nil
 }
 
-// createLeases creates each lease unless it exists.
+// missedLeases returns the leases of the shards the application starts
+// from, or must read, that have no lease and that no lineage will lead to:
+//
+//   - with an empty table, the start shards of a new application;
+//   - a start shard without a lease none of whose ancestors has one: a first
+//     sync that stopped part-way left it out. A leased descendant means it
+//     was processed or left behind by an earlier start (the application
+//     started from its descendants), unless it is a parent of a merge child
+//     whose other parent the application processes: then it belongs to the
+//     application whatever its descendants (see lineage), and without a
+//     lease its records would never be read;
+//   - for the same reason, such a merge parent that is no longer a start
+//     shard (Latest: it closed since), once its own parents are done. It
+//     starts at its beginning: records from before the application's start
+//     are read rather than records after it lost.
+func (s *shardSyncer) missedLeases(g *shardgraph.Graph, ln *lineage) []lease.Lease {
+	start := map[string]bool{}
+	for _, id := range g.StartShards(s.c.cfg.InitialPosition.graphPosition()) {
+		start[id] = true
+	}
+	var create []lease.Lease
+	for _, id := range append(g.Open(), g.Closed()...) {
+		if ln.leased(id) || ln.ancestorLeased(id) {
+			continue // its lineage leads to it
+		}
+		switch {
+		case start[id] && (len(ln.leases) == 0 || !ln.descendantLeased(id) || ln.mergedWithReached(id)):
+			create = append(create, newLease(g, id, s.c.cfg.InitialPosition.checkpoint()))
+		case !start[id] && ln.mergedWithReached(id) && ln.parentsDone(id, g.Parents(id)):
+			create = append(create, newLease(g, id, checkpoint.TrimHorizon))
+		}
+	}
+	return create
+}
+
+// createLeases creates each lease unless it exists. A failure does not stop
+// the others: it returns the failures together, for the caller to retry.
 func createLeases(ctx context.Context, store lease.Store, leases []lease.Lease) error {
 	seen := make(map[string]bool, len(leases))
+	var errs []error
 	for _, l := range leases {
-		if seen[l.Key] {
+		if seen[l.Key] || ctx.Err() != nil {
 			continue
 		}
 		seen[l.Key] = true
 		if err := store.Create(ctx, l); err != nil && !errors.Is(err, lease.ErrLeaseExists) {
-			return fmt.Errorf("create lease %s: %w", l.Key, err)
+			errs = append(errs, fmt.Errorf("create lease %s: %w", l.Key, err))
 		}
 	}
-	return nil
-}
-
-func lineageLeased(g *shardgraph.Graph, have map[string]lease.Lease, id string) bool {
-	for _, d := range g.Descendants(id) {
-		if _, ok := have[d]; ok {
-			return true
-		}
+	if err := ctx.Err(); err != nil {
+		errs = append(errs, err)
 	}
-	seen := map[string]bool{}
-	stack := append([]string(nil), g.Parents(id)...)
-	for len(stack) > 0 {
-		p := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if seen[p] {
-			continue
-		}
-		seen[p] = true
-		if _, ok := have[p]; ok {
-			return true
-		}
-		stack = append(stack, g.Parents(p)...)
-	}
-	return false
+	return errors.Join(errs...)
 }
 
 func newLease(g *shardgraph.Graph, id string, cp checkpoint.Position) lease.Lease {
