@@ -116,8 +116,10 @@ type Config struct {
 	// processed, across all shards. Default 256 MiB.
 	MaxBufferedBytes int64
 	// ShutdownTimeout bounds a graceful shutdown: finishing the batches in
-	// flight, ShutdownRequested, the final checkpoints and the release of
-	// the leases. Default 30s.
+	// flight and ShutdownRequested. When it is overrun, the processors'
+	// contexts are cancelled; the final checkpoints and the release of the
+	// leases are still written after that, within two lease renewal
+	// intervals (2/3 of FailoverTime). Default 30s.
 	ShutdownTimeout time.Duration
 
 	// Logger receives the consumer's logs. Default: discard.

@@ -380,22 +380,40 @@ func (w *shardWorker) afterInterrupt(ctx context.Context, err error) {
 // shutdown ends the lease gracefully: ShutdownRequested, a final checkpoint
 // and the release, so that another worker takes the shard on its next taker
 // cycle instead of waiting for the lease to expire.
+//
+// The checkpoint and the release are made even when ShutdownRequested (or
+// the batch before it) overran ShutdownTimeout and ctx was cancelled: on a
+// context detached from that cancellation, bounded by two store writes
+// (finalWrites). Otherwise the processed records would be read again and
+// the other workers would wait FailoverTime for the lease to expire.
 func (w *shardWorker) shutdown(ctx context.Context) {
 	if sn, ok := w.proc.(ShutdownNotifiee); ok {
 		if err := safely("ShutdownRequested", func() error { return sn.ShutdownRequested(ctx, w.info) }); err != nil {
 			w.log.Warn("ShutdownRequested failed", "error", err)
 		}
 	}
+	if errors.Is(context.Cause(ctx), errLeaseLost) {
+		w.log.Info("lease lost during shutdown; nothing to checkpoint or release")
+		return
+	}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.finalWrites())
+	defer cancel()
 	if !w.c.cfg.ManualCheckpoint && w.processed.SequenceNumber != "" {
-		if err := w.c.mgr.Checkpoint(ctx, w.info.ShardID, w.processed); err != nil {
+		if err := w.c.mgr.Checkpoint(fctx, w.info.ShardID, w.processed); err != nil {
 			w.log.Warn("final checkpoint failed", "position", w.processed.String(), "error", err)
 		}
 	}
-	if err := w.c.mgr.Release(ctx, w.info.ShardID); err != nil {
+	if err := w.c.mgr.Release(fctx, w.info.ShardID); err != nil {
 		w.log.Warn("lease release failed", "error", err)
 		return
 	}
 	w.log.Info("lease released", "checkpoint", w.processed.String())
+}
+
+// finalWrites bounds the final checkpoint and release: the lease manager
+// bounds each store write by its RenewInterval.
+func (w *shardWorker) finalWrites() time.Duration {
+	return 2 * w.c.mgr.Config().RenewInterval
 }
 
 func (w *shardWorker) leaseLost() {
