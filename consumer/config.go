@@ -113,7 +113,11 @@ type Config struct {
 	// shutdown in ShutdownRequested, through a Batch it kept.
 	ManualCheckpoint bool
 	// MaxBufferedBytes bounds the record bytes fetched but not yet
-	// processed, across all shards. Default 256 MiB.
+	// processed, across all shards: payloads plus the Record values
+	// describing them. It is a bound, not a target: before each GetRecords
+	// call the consumer reserves the most the response may hold (Kinesis
+	// sends records of at most 1 MiB and 10 MiB per call) and lowers the
+	// call's Limit to fit. Default 256 MiB; at least 2 MiB.
 	MaxBufferedBytes int64
 	// ShutdownTimeout bounds a graceful shutdown: finishing the batches in
 	// flight and ShutdownRequested. When it is overrun, the processors'
@@ -241,8 +245,8 @@ func (cfg Config) withDefaults() (Config, error) {
 	switch {
 	case cfg.MaxBufferedBytes == 0:
 		cfg.MaxBufferedBytes = DefaultMaxBufferedBytes
-	case cfg.MaxBufferedBytes < 1<<20:
-		return bad("MaxBufferedBytes", "%d is less than the minimum 1 MiB", cfg.MaxBufferedBytes)
+	case cfg.MaxBufferedBytes < minBufferedBytes:
+		return bad("MaxBufferedBytes", "%d is less than the minimum 2 MiB (one 1 MiB record and room for another shard's batch)", cfg.MaxBufferedBytes)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))

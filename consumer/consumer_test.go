@@ -484,7 +484,7 @@ func TestBufferedBytesStayWithinTheBudget(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		// 8 shards of 2 MB each, read 300 kB per call, by processors that
 		// are stuck: without a budget each fetcher would buffer 2-3 batches
-		// (about 6 MB in all, 16-24 calls); with a 1 MiB budget the
+		// (about 6 MB in all, 16-24 calls); with a 2 MiB budget the
 		// fetchers stop once it is spent.
 		const shards = 8
 		stream := fakekinesis.New(testStream, shards)
@@ -505,12 +505,12 @@ func TestBufferedBytesStayWithinTheBudget(t *testing.T) {
 		})
 		cfg := testConfig(stream, lease.NewMemoryStore(), "w1", func(string) RecordProcessor { return proc })
 		cfg.MaxRecords = 3
-		cfg.MaxBufferedBytes = 1 << 20
+		cfg.MaxBufferedBytes = 2 << 20
 		r := start(t, cfg)
 		time.Sleep(20 * time.Second) // every shard leased, every fetcher blocked
 		synctest.Wait()
 		require.LessOrEqual(t, stream.Calls("GetRecords"), shards, "GetRecords calls while the processors are stuck")
-		require.LessOrEqual(t, r.c.budget.inUse.Load(), int64(1<<20))
+		require.LessOrEqual(t, r.c.budget.inUse.Load(), int64(2<<20))
 		close(gate)
 		waitFor(t, 5*time.Minute, "every record once the processors move", func() bool { return col.unique() == 20*shards })
 		r.stop(t)
