@@ -332,6 +332,13 @@ func (w *shardWorker) finish(ctx context.Context, end *fetchedBatch) {
 		fn   func(context.Context) error
 	}{
 		{"shard ended", func(ctx context.Context) error {
+			if ctx.Err() != nil {
+				// The lease was lost (or the consumer stops for good)
+				// while the last batch was processed: the processor hears
+				// LeaseLost, never ShardEnded, which would tell it that
+				// the shard is done with.
+				return context.Cause(ctx)
+			}
 			if se, ok := w.proc.(ShardEnder); ok {
 				return safely("ShardEnded", func() error { return se.ShardEnded(ctx, w.info) })
 			}
