@@ -248,6 +248,9 @@ func (w *shardWorker) handle(ctx context.Context, b *fetchedBatch) error {
 		batch := &Batch{ShardID: w.info.ShardID, Records: b.records, MillisBehindLatest: b.millisBehind, cp: w.cp}
 		w.cp.setDelivered(b.records[len(b.records)-1].Position())
 		err := w.retry(ctx, "process records", func(ctx context.Context) error {
+			if err := w.awaitLease(ctx); err != nil {
+				return err
+			}
 			batch.Attempt++
 			return w.processRecords(ctx, batch)
 		})
@@ -266,6 +269,27 @@ func (w *shardWorker) handle(ctx context.Context, b *fetchedBatch) error {
 	}
 	if !w.c.cfg.ManualCheckpoint {
 		w.autoCheckpoint(ctx)
+	}
+	return nil
+}
+
+// awaitLease returns once the lease may be acted on: the lease manager
+// still holds it and its last renewal is within the drop deadline (see
+// lease.Manager.Usable). After a pause of the process longer than the lease
+// (SIGSTOP, a long garbage collection, a paused VM), the manager's drop
+// timer fires late, and this goroutine may run first: without this check it
+// would hand one more batch to the processor although another worker may
+// own the shard by now. Past the deadline it waits: for OnLost, which
+// cancels ctx (the lease is gone), or for a renewal that was under way to
+// land (the lease is ours again). It returns ctx's cause, or errStopping.
+func (w *shardWorker) awaitLease(ctx context.Context) error {
+	for logged := false; !w.c.mgr.Usable(w.info.ShardID); logged = true {
+		if !logged {
+			w.log.Warn("lease not renewed within its deadline (the process was paused, or renewals fail); holding the batch until the lease is renewed or lost")
+		}
+		if err := w.pause(ctx, w.c.mgr.Config().RenewInterval/8, nil); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -313,6 +337,9 @@ func (w *shardWorker) retry(ctx context.Context, what string, fn func(context.Co
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
 		}
+		if errors.Is(err, errStopping) {
+			return err
+		}
 		d := bo.next()
 		w.log.Error(what+" failed; retrying", "attempt", bo.attempt, "wait", d, "error", err)
 		if err := w.pause(ctx, d, nil); err != nil {
@@ -340,6 +367,9 @@ func (w *shardWorker) finish(ctx context.Context, end *fetchedBatch) {
 				return context.Cause(ctx)
 			}
 			if se, ok := w.proc.(ShardEnder); ok {
+				if err := w.awaitLease(ctx); err != nil {
+					return err
+				}
 				return safely("ShardEnded", func() error { return se.ShardEnded(ctx, w.info) })
 			}
 			return nil
