@@ -170,3 +170,31 @@ func TestAggregatesBiggerThanTheBudgetArriveInParts(t *testing.T) {
 		}
 	})
 }
+
+func TestStuckProcessorHoldsAtMostTwoBatches(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// Plenty to read and a budget that allows read-ahead: while the
+		// processor is stuck on its first batch, the fetcher may fetch one
+		// batch ahead, and no more.
+		stream := fakekinesis.New(testStream, 1)
+		putPlain(stream, "x", 1000, 10)
+		stuck := make(chan struct{})
+		var batches atomic.Int32
+		proc := RecordProcessorFunc(func(ctx context.Context, b *Batch) error {
+			batches.Add(1)
+			select {
+			case <-stuck:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+		r := start(t, testConfig(stream, lease.NewMemoryStore(), "w1", func(string) RecordProcessor { return proc }))
+		waitFor(t, time.Minute, "the first batch", func() bool { return batches.Load() == 1 })
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		require.Equal(t, 2, stream.Calls("GetRecords"), "batches fetched: one in the processor, one read ahead")
+		close(stuck)
+		r.stop(t)
+	})
+}

@@ -40,9 +40,11 @@ type response struct {
 }
 
 // fetcher reads one shard ahead of its processor: it runs in its own
-// goroutine, owned by the shard worker, and hands converted batches over a
-// channel holding one, so the next GetRecords overlaps the processing of the
-// previous batch.
+// goroutine, owned by the shard worker, and hands converted batches over an
+// unbuffered channel, so the next GetRecords overlaps the processing of the
+// previous batch. A stuck processor thus holds two batches: the one it is
+// processing and the one the fetcher is blocked handing over (a channel
+// holding one would add a third).
 type fetcher struct {
 	c       *Consumer
 	shardID string
@@ -76,7 +78,7 @@ const latestMargin = time.Minute
 
 func newFetcher(c *Consumer, shardID string, start checkpoint.Position, conv converter) *fetcher {
 	return &fetcher{c: c, shardID: shardID, start: start, conv: conv,
-		out:   make(chan *fetchedBatch, 1),
+		out:   make(chan *fetchedBatch),
 		size:  sizer{maxRecords: c.cfg.MaxRecords, budget: c.budget.size},
 		freed: make(chan struct{}, 1)}
 }
