@@ -112,6 +112,24 @@ type Config struct {
 	// checkpoints asynchronously must finish that work in ShardEnded, and at
 	// shutdown in ShutdownRequested, through a Batch it kept.
 	ManualCheckpoint bool
+	// DropMisroutedAggregates drops, whole, every aggregated record that
+	// holds a user record whose hash key falls outside the shard it was read
+	// from, as the Java KCL does. Default false: such user records are
+	// delivered (with the rest of their aggregate), counted, and reported
+	// in a warning at most once a minute per shard.
+	//
+	// Which to choose depends on the producer. The KPL puts an aggregate
+	// whose user records it computed for one shard; if its shard map was
+	// stale (after a reshard) and the aggregate landed where some of them
+	// do not belong, it puts those again to the right shard: dropping the
+	// aggregate then avoids processing them twice. The aggregation
+	// libraries for Node, Python and Java (awslabs/kinesis-aggregation),
+	// used with a partition key or explicit hash key per user record, put
+	// user records of several shards in one aggregate and never put them
+	// again: dropping loses them. So set it only when every producer is the
+	// KPL and duplicates cost more than the records.
+	DropMisroutedAggregates bool
+
 	// MaxBufferedBytes bounds the record bytes fetched but not yet
 	// processed, across all shards: payloads plus the Record values
 	// describing them. It is a bound, not a target: before each GetRecords

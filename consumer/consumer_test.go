@@ -450,16 +450,19 @@ func TestCheckpointAheadIsRefused(t *testing.T) {
 	})
 }
 
-func TestMisroutedAggregatesAreDropped(t *testing.T) {
+func TestDropMisroutedAggregatesDropsTheAggregateWhole(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		// After a split, an aggregate put with a stale shard map lands in
 		// one child although some of its user records hash into the other:
 		// the KPL then sends them all again, so the KCL drops the whole
-		// aggregate, and so do we. Records that belong stay.
+		// aggregate, and so do we with DropMisroutedAggregates. Records
+		// that belong stay.
 		stream := fakekinesis.New(testStream, 1)
 		store := lease.NewMemoryStore()
 		col := newCollector()
-		r := start(t, testConfig(stream, store, "w1", col.processor()))
+		cfg := testConfig(stream, store, "w1", col.processor())
+		cfg.DropMisroutedAggregates = true
+		r := start(t, cfg)
 		mid := new(big.Int).Lsh(big.NewInt(1), 127)
 		left, _, err := stream.Split("shardId-000000000000", mid)
 		require.NoError(t, err)

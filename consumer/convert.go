@@ -12,8 +12,9 @@ import (
 
 // converter turns one shard's Kinesis records into user records: it unpacks
 // KPL aggregates, skips what the shard's checkpoint says was processed, and
-// drops user records that the shard does not own. It may stop inside an
-// aggregate (see convert) and resume there on the next call.
+// counts (or, with dropMisrouted, drops) aggregates holding user records
+// that the shard does not own. It may stop inside an aggregate (see
+// convert) and resume there on the next call.
 type converter struct {
 	shardID string
 	log     *slog.Logger
@@ -25,10 +26,12 @@ type converter struct {
 	resuming bool
 
 	// A shard's user records are those whose hash key falls in its range.
-	// An aggregate holding one outside it was misrouted (see
-	// unpack) and is dropped whole, as the KCL does.
+	// An aggregate holding one outside it was misrouted (see unpack): its
+	// user records are delivered and counted, or, with dropMisrouted, the
+	// aggregate is dropped whole, as the KCL does.
 	hashStart, hashEnd deagg.Key
 	hasRange           bool
+	dropMisrouted      bool
 
 	// The aggregate being converted: its user records, the next one to
 	// convert, and whether it is dropped. partial is set when a limit
@@ -43,9 +46,10 @@ type converter struct {
 type convertResult struct {
 	// last is the position of the last user record examined, delivered or
 	// not: checkpointing there after the batch skips nothing unprocessed.
-	last    checkpoint.Position
-	dropped int // user records of aggregates misrouted to this shard
-	corrupt int // aggregates delivered as one plain record because they did not parse
+	last      checkpoint.Position
+	misrouted int // user records delivered although their hash keys are outside the shard's range
+	dropped   int // user records of misrouted aggregates dropped (dropMisrouted)
+	corrupt   int // aggregates delivered as one plain record because they did not parse
 }
 
 // convert appends the user records of recs to dst, at most limit of them
@@ -110,12 +114,15 @@ func (cv *converter) unpack(data []byte, seq string) bool {
 		return false
 	}
 	cv.next = 0
-	// A user record outside the shard's range means the KPL put the
-	// aggregate with a stale shard map, saw it land on the wrong shard and
-	// sent its user records again: as the KCL does, drop the whole
-	// aggregate, or they would be processed twice.
+	// A user record outside the shard's range comes from one of two
+	// producers. The KPL put the aggregate with a stale shard map, saw it
+	// land on the wrong shard and put its user records again: dropping the
+	// whole aggregate, as the KCL does, avoids processing them twice. An
+	// aggregation library given a key per user record put user records of
+	// several shards in one aggregate and will not put them again:
+	// dropping loses them. So they are delivered unless dropMisrouted.
 	cv.dropping = false
-	if cv.hasRange {
+	if cv.hasRange && cv.dropMisrouted {
 		for j := range cv.scratch {
 			if !cv.owns(&cv.scratch[j]) {
 				cv.dropping = true
@@ -139,6 +146,9 @@ func (cv *converter) appendUserRecords(dst []Record, base Record, res *convertRe
 		if cv.dropping {
 			res.dropped++
 			continue
+		}
+		if cv.hasRange && !cv.owns(u) {
+			res.misrouted++
 		}
 		rec := base
 		rec.Data = u.Data

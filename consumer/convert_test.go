@@ -80,12 +80,24 @@ func TestConvertResumesAfterTheCheckpoint(t *testing.T) {
 	require.Equal(t, checkpoint.At("12", 0), res.last)
 }
 
+func TestConvertDeliversMisroutedAggregatesAndCountsThem(t *testing.T) {
+	// The range holds exactly pk-0's hash key: pk-1..pk-4 belong elsewhere.
+	k, err := deagg.HashKey("pk-0", "")
+	require.NoError(t, err)
+	cv := converter{shardID: "s", log: testDiscard(), hashStart: k, hashEnd: k, hasRange: true}
+	got, res, _ := cv.convert(nil, []types.Record{kinesisRecord("2", "outer", aggregate(t, 5))}, -1)
+	require.Len(t, got, 5, "every user record")
+	require.Equal(t, 4, res.misrouted)
+	require.Zero(t, res.dropped)
+	require.Equal(t, checkpoint.At("2", 4), res.last)
+}
+
 func TestConvertDropsMisroutedAggregatesWhole(t *testing.T) {
 	// The range holds exactly pk-0's hash key: the aggregate of pk-0..pk-4
 	// was misrouted, and the KPL sent its user records again elsewhere.
 	k, err := deagg.HashKey("pk-0", "")
 	require.NoError(t, err)
-	cv := converter{shardID: "s", log: testDiscard(), hashStart: k, hashEnd: k, hasRange: true}
+	cv := converter{shardID: "s", log: testDiscard(), hashStart: k, hashEnd: k, hasRange: true, dropMisrouted: true}
 	recs := []types.Record{
 		kinesisRecord("1", "p", []byte("plain")),
 		kinesisRecord("2", "outer", aggregate(t, 5)),

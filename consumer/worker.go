@@ -37,7 +37,19 @@ type shardWorker struct {
 	cp        *shardCheckpointer
 	processed checkpoint.Position // the last user record processed (or skipped as not ours)
 	lastWrite time.Time           // of the last automatic checkpoint written at once
+	misrouted misroutedCount
 }
+
+// misroutedCount counts the user records of aggregates whose hash keys are
+// outside the shard's range, delivered or dropped, for a warning at most
+// once per misroutedWarnEvery.
+type misroutedCount struct {
+	delivered, dropped int
+	warned             time.Time
+	unwarned           bool // counted since the last warning
+}
+
+const misroutedWarnEvery = time.Minute
 
 func newShardWorker(ctx context.Context, c *Consumer, l lease.Lease, stopping <-chan struct{}) *shardWorker {
 	w := &shardWorker{
@@ -217,10 +229,11 @@ func (w *shardWorker) process(ctx context.Context) (*fetchedBatch, error) {
 }
 
 // converter returns the shard's record converter: it resumes after the
-// lease's checkpoint and, when the shard's hash key range is known, drops
-// user records of aggregates that belong to another shard.
+// lease's checkpoint and, when the shard's hash key range is known, counts
+// (or, with DropMisroutedAggregates, drops) the user records of aggregates
+// that belong to another shard.
 func (w *shardWorker) converter() converter {
-	cv := converter{shardID: w.info.ShardID, log: w.log}
+	cv := converter{shardID: w.info.ShardID, log: w.log, dropMisrouted: w.c.cfg.DropMisroutedAggregates}
 	if !w.lease.Checkpoint.IsSentinel() {
 		cv.resume, cv.resuming = w.lease.Checkpoint, true
 	}
@@ -241,9 +254,7 @@ func (w *shardWorker) converter() converter {
 // handle delivers one batch until the processor accepts it, then advances
 // the automatic checkpoint.
 func (w *shardWorker) handle(ctx context.Context, b *fetchedBatch) error {
-	if b.res.dropped > 0 {
-		w.log.Debug("dropped the user records of aggregates misrouted to this shard", "count", b.res.dropped)
-	}
+	w.noteMisrouted(b.res)
 	if len(b.records) > 0 {
 		batch := &Batch{ShardID: w.info.ShardID, Records: b.records, MillisBehindLatest: b.millisBehind, cp: w.cp}
 		w.cp.setDelivered(b.records[len(b.records)-1].Position())
@@ -292,6 +303,32 @@ func (w *shardWorker) awaitLease(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// noteMisrouted counts the user records of a batch whose hash keys are
+// outside the shard's range, and warns, at most once per
+// misroutedWarnEvery, with the running counts: they are either duplicates to
+// come (a KPL producer with a stale shard map) or records only this shard
+// will ever deliver (an aggregation library given a key per user record).
+func (w *shardWorker) noteMisrouted(res convertResult) {
+	m := &w.misrouted
+	if res.misrouted == 0 && res.dropped == 0 && !m.unwarned {
+		return
+	}
+	m.delivered += res.misrouted
+	m.dropped += res.dropped
+	m.unwarned = m.unwarned || res.misrouted > 0 || res.dropped > 0
+	if !m.unwarned || time.Since(m.warned) < misroutedWarnEvery {
+		return
+	}
+	m.warned, m.unwarned = time.Now(), false
+	if w.c.cfg.DropMisroutedAggregates {
+		w.log.Warn("dropped aggregated records holding user records whose hash keys are outside this shard's range (DropMisroutedAggregates)",
+			"user_records_dropped", m.dropped)
+		return
+	}
+	w.log.Warn("delivered user records of aggregates whose hash keys are outside this shard's range: a KPL producer with a stale shard map puts them again (duplicates), other aggregators do not (see DropMisroutedAggregates)",
+		"user_records_delivered", m.delivered)
 }
 
 // processRecords calls the processor; a panic becomes an error, so the
