@@ -27,9 +27,10 @@ import (
 //     the other too;
 //   - otherwise it is an ancestor of where the application started.
 type lineage struct {
-	g        *shardgraph.Graph      // nil before the first complete listing
-	leases   map[string]lease.Lease // nil before the first table scan
-	finished func(shardID string) bool
+	g         *shardgraph.Graph      // nil before the first complete listing
+	leases    map[string]lease.Lease // nil before the first table scan
+	finished  func(shardID string) bool
+	ancestors map[string]bool // memo of ancestorLeased
 }
 
 func newLineage(g *shardgraph.Graph, leases []lease.Lease, finished func(string) bool) *lineage {
@@ -132,12 +133,22 @@ func (ln *lineage) descendantLeased(id string) bool {
 }
 
 // ancestorLeased reports whether an ancestor of id in the listing has a
-// lease.
+// lease. Answers are memoized: the shard syncer asks about every shard.
 func (ln *lineage) ancestorLeased(id string) bool {
-	for _, a := range ln.g.Ancestors(id) {
-		if ln.leased(a) {
-			return true
+	if v, ok := ln.ancestors[id]; ok {
+		return v
+	}
+	if ln.ancestors == nil {
+		ln.ancestors = make(map[string]bool)
+	}
+	ln.ancestors[id] = false // Kinesis lineages have no cycles; this ends one anyway
+	v := false
+	for _, p := range ln.g.Parents(id) {
+		if ln.listed(p) && (ln.leased(p) || ln.ancestorLeased(p)) {
+			v = true
+			break
 		}
 	}
-	return false
+	ln.ancestors[id] = v
+	return v
 }
