@@ -14,7 +14,9 @@ import (
 // checkpoint.Store.
 //
 // It returns an error wrapping checkpoint.ErrInvalid for an invalid pos,
-// ErrCheckpointBehind for a pos before the lease's checkpoint, and
+// ErrCheckpointBehind for a pos before the lease's checkpoint (including one
+// written by an earlier call whose answer was lost: the stored checkpoint
+// then stays where that call put it), and
 // ErrLeaseLost if the lease is not held or the write was refused (the lease
 // is then dropped and OnLost called). A pos equal to the lease's checkpoint
 // returns nil without a write, so checkpointing SHARD_END twice is fine. A
@@ -101,10 +103,15 @@ func (m *Manager) writeCheckpoint(ctx context.Context, key string, pos checkpoin
 	if len(children) > 0 {
 		l.ChildShardIDs = children
 	}
-	if _, err := m.write(ctx, h, "checkpoint "+pos.String(), l, m.store.UpdateCheckpoint); err != nil {
+	res, err := m.write(ctx, h, "checkpoint "+pos.String(), l, m.store.UpdateCheckpoint)
+	if err != nil {
 		return err
 	}
 	m.clearDeferred(h, def)
+	if res.Checkpoint.Compare(pos) > 0 {
+		// An earlier checkpoint whose answer was lost had landed beyond pos.
+		return behindError(key, pos, res.Checkpoint)
+	}
 	m.log.Debug("checkpoint", slog.String("lease", key), slog.String("position", pos.String()))
 	return nil
 }

@@ -65,11 +65,12 @@ var _ Store = (*DynamoStore)(nil)
 //
 // Any other attribute is preserved: every write but Create is an UpdateItem
 // that sets or removes only the attributes named above, and Create writes a
-// new item only (attribute_not_exists(leaseKey)). List reads consistently
-// and returns an error wrapping ErrMalformedLease, naming the lease key and
-// the attribute, for a lease row it cannot read (a missing or unparsable
-// counter or checkpoint, a wrong attribute type): guessing a position could
-// skip or replay records, so the operator must repair the row.
+// new item only (attribute_not_exists(leaseKey)). List reads consistently;
+// a lease row it cannot read (a missing or unparsable counter or checkpoint,
+// a wrong attribute type) is listed with only its key and Lease.Malformed,
+// an error wrapping ErrMalformedLease that names the table, the lease key
+// and the attribute: guessing a position could skip or replay records, so
+// the operator must repair the row, and meanwhile the other leases work.
 //
 // KCL 3.x adds a global secondary index on leaseOwner
 // (LeaseOwnerToLeaseKeyIndex); gokcl neither needs nor creates it, and
@@ -140,7 +141,7 @@ func (s *DynamoStore) List(ctx context.Context) ([]Lease, error) {
 		for _, item := range page.Items {
 			l, ok, err := decodeItem(item)
 			if err != nil {
-				return nil, fmt.Errorf("list leases in table %q: %w", s.table, err)
+				l = Lease{Key: itemKeyOf(item), Malformed: fmt.Errorf("table %q: %w", s.table, err)}
 			}
 			if ok {
 				out = append(out, l)

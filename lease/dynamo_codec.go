@@ -51,6 +51,16 @@ func isLeaseItem(item map[string]types.AttributeValue) bool {
 	return false
 }
 
+// itemKeyOf returns the leaseKey of a lease row (isLeaseItem checked that
+// it is a string).
+func itemKeyOf(item map[string]types.AttributeValue) string {
+	k, _ := item[attrKey].(*types.AttributeValueMemberS)
+	if k == nil {
+		return ""
+	}
+	return k.Value
+}
+
 // decodeItem reads a lease row; ok is false when item is not a lease (see
 // isLeaseItem). A lease row that cannot be read returns an error wrapping
 // ErrMalformedLease that names the lease key and the attribute.

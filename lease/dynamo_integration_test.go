@@ -214,8 +214,8 @@ func TestIntegrationDynamoListPages(t *testing.T) {
 	require.GreaterOrEqual(t, pages.scans.Load(), int32(6), "11 items in pages of 2")
 }
 
-// TestIntegrationDynamoListMalformed: a broken lease row stops List with an
-// error naming it until it is repaired.
+// TestIntegrationDynamoListMalformed: a broken lease row is listed with an
+// error naming it until it is repaired; the other rows are listed as usual.
 func TestIntegrationDynamoListMalformed(t *testing.T) {
 	client := testenv.DynamoDB(t)
 	s := newTable(t, client, client)
@@ -224,16 +224,21 @@ func TestIntegrationDynamoListMalformed(t *testing.T) {
 	bad := validItem()
 	bad["checkpoint"] = &types.AttributeValueMemberS{Value: "LASTEST"}
 	putItems(t, client, s.Table(), []map[string]types.AttributeValue{bad})
-	_, err := s.List(ctx)
-	require.ErrorIs(t, err, lease.ErrMalformedLease)
-	require.ErrorContains(t, err, fmt.Sprintf("list leases in table %q: lease: malformed lease row: lease shardId-000000000001: attribute checkpoint:", s.Table()))
+	got, err := s.List(ctx)
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	require.NoError(t, got[0].Malformed)
+	require.Equal(t, "shardId-000000000001", got[1].Key)
+	require.ErrorIs(t, got[1].Malformed, lease.ErrMalformedLease)
+	require.ErrorContains(t, got[1].Malformed, fmt.Sprintf("table %q: lease: malformed lease row: lease shardId-000000000001: attribute checkpoint:", s.Table()))
 
 	bad["checkpoint"] = &types.AttributeValueMemberS{Value: "LATEST"}
 	bad["checkpointSubSequenceNumber"] = &types.AttributeValueMemberN{Value: "0"}
 	putItems(t, client, s.Table(), []map[string]types.AttributeValue{bad})
-	got, err := s.List(ctx)
+	got, err = s.List(ctx)
 	require.NoError(t, err)
 	require.Len(t, got, 2)
+	require.NoError(t, got[1].Malformed)
 }
 
 func describe(t *testing.T, client *dynamodb.Client, table string) *types.TableDescription {

@@ -124,7 +124,7 @@ func TestDynamoListPages(t *testing.T) {
 	require.Equal(t, []int64{2, 3, 1}, counters)
 }
 
-// TestDynamoListMalformed: one unreadable lease row fails List with an error
+// TestDynamoListMalformed: an unreadable lease row is listed with an error
 // naming the table, the lease and the attribute.
 func TestDynamoListMalformed(t *testing.T) {
 	bad := leaseItem("shardId-000000000009", "w", 1)
@@ -132,9 +132,11 @@ func TestDynamoListMalformed(t *testing.T) {
 	f := &fakeDynamo{scan: func(*dynamodb.ScanInput) (*dynamodb.ScanOutput, error) {
 		return &dynamodb.ScanOutput{Items: []map[string]types.AttributeValue{leaseItem("a", "w", 1), bad}}, nil
 	}}
-	_, err := newFakeStore(t, f).List(t.Context())
-	require.ErrorIs(t, err, lease.ErrMalformedLease)
-	require.EqualError(t, err, `list leases in table "app-leases": lease: malformed lease row: `+
+	got, err := newFakeStore(t, f).List(t.Context())
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	require.ErrorIs(t, got[1].Malformed, lease.ErrMalformedLease)
+	require.EqualError(t, got[1].Malformed, `table "app-leases": lease: malformed lease row: `+
 		`lease shardId-000000000009: attribute leaseCounter: want a number (N), found S`)
 }
 
@@ -275,3 +277,24 @@ func TestDynamoWrites(t *testing.T) {
 }
 
 var errUnexpected = errors.New("unexpected call")
+
+// TestDynamoListMalformedRowDoesNotStallTheFleet: one unreadable lease row
+// is listed with only its key and the reason, and the readable rows are
+// listed as usual; a Manager takes the readable leases and never touches the
+// unreadable one.
+func TestDynamoListMalformedRowDoesNotStallTheFleet(t *testing.T) {
+	bad := leaseItem("shardId-000000000009", "w", 1)
+	bad["checkpoint"] = &types.AttributeValueMemberS{Value: "LASTEST"}
+	f := &fakeDynamo{scan: func(*dynamodb.ScanInput) (*dynamodb.ScanOutput, error) {
+		return &dynamodb.ScanOutput{Items: []map[string]types.AttributeValue{leaseItem("a", "", 1), bad}}, nil
+	}}
+	got, err := newFakeStore(t, f).List(t.Context())
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	require.Equal(t, "a", got[0].Key)
+	require.NoError(t, got[0].Malformed)
+	require.Equal(t, "shardId-000000000009", got[1].Key)
+	require.ErrorIs(t, got[1].Malformed, lease.ErrMalformedLease)
+	require.ErrorContains(t, got[1].Malformed, "attribute checkpoint")
+	require.ErrorIs(t, got[1].Validate(), lease.ErrInvalidLease, "never written back")
+}

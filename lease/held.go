@@ -119,6 +119,12 @@ func (m *Manager) writeAs(ctx context.Context, h *heldLease, op string, req Leas
 		// until this one succeeds.
 		m.log.Info("recovered from a write that succeeded unseen", slog.String("lease", h.key), slog.Int64("counter", found.Counter))
 		req.Counter = found.Counter
+		if found.Checkpoint.Compare(req.Checkpoint) > 0 {
+			// The write that landed was a checkpoint beyond this one (the
+			// caller checked req against the copy from before it): write
+			// that one again, never this one over it.
+			req.Checkpoint, req.PendingCheckpoint = found.Checkpoint, found.PendingCheckpoint
+		}
 		started = time.Now()
 		res, err = m.call(ctx, h, req, do)
 	}

@@ -44,6 +44,15 @@ type Lease struct {
 	// StartingHashKey and EndingHashKey are the shard's hash key range as
 	// decimal strings, empty if unknown (startingHashKey, endingHashKey).
 	StartingHashKey, EndingHashKey string
+
+	// Malformed, when not nil, says why the lease's row could not be read
+	// (an error wrapping ErrMalformedLease that names the attribute); only
+	// Key is set then. Store.List returns such rows rather than failing, so
+	// that one bad row does not stop every worker: the Manager never takes,
+	// steals or writes such a lease (Validate refuses it), and the consumer
+	// treats its shard as not finished, so its children wait. An operator
+	// must repair the row; guessing a position could skip or replay records.
+	Malformed error
 }
 
 // Finished reports whether the shard was processed to its end: its
@@ -66,6 +75,9 @@ func (l Lease) Clone() Lease {
 func (l Lease) Validate() error {
 	if l.Key == "" {
 		return fmt.Errorf("%w: empty key", ErrInvalidLease)
+	}
+	if l.Malformed != nil {
+		return fmt.Errorf("%w: lease %s: its row is malformed: %w", ErrInvalidLease, l.Key, l.Malformed)
 	}
 	if l.Counter < 0 {
 		return fmt.Errorf("%w: lease %s: negative counter %d", ErrInvalidLease, l.Key, l.Counter)

@@ -51,6 +51,7 @@ type Manager struct {
 	events      []event               // guarded by mu: waiting for the event goroutine
 	eventsReady chan struct{}         // capacity 1: events were queued
 	heldAdded   chan struct{}         // capacity 1: wakes the renewer to rearm its drop timer
+	writeSlots  chan struct{}         // capacity writeParallelism: a token per write of parallel in flight
 
 	scanMu sync.Mutex              // serializes scans, so observations apply in order
 	seen   map[string]*observation // guarded by scanMu
@@ -81,6 +82,7 @@ func NewManager(store Store, cfg Config) (*Manager, error) {
 		held:        make(map[string]*heldLease),
 		eventsReady: make(chan struct{}, 1),
 		heldAdded:   make(chan struct{}, 1),
+		writeSlots:  make(chan struct{}, writeParallelism),
 		seen:        make(map[string]*observation),
 	}, nil
 }
@@ -146,7 +148,7 @@ func (m *Manager) Refresh(ctx context.Context) ([]Lease, error) {
 func (m *Manager) releaseAll(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.RenewInterval)
 	defer cancel()
-	parallel(m.entries(), func(h *heldLease) {
+	parallel(m, m.entries(), func(h *heldLease) {
 		if err := m.release(ctx, h); err != nil && !errors.Is(err, ErrLeaseLost) {
 			m.log.Warn("final release failed; the lease will expire", slog.String("lease", h.key), slog.Any("error", err))
 		}
@@ -158,15 +160,20 @@ func (m *Manager) releaseAll(ctx context.Context) {
 	}
 }
 
-// parallel calls f for each item, at most writeParallelism at a time, and
-// returns when all calls have.
-func parallel[T any](items []T, f func(T)) {
-	sem := make(chan struct{}, writeParallelism)
+// parallel calls f for each item, in parallel, and returns when all calls
+// have. The calls of every parallel of one Manager share its write slots
+// (overlapping renewal rounds, a take plan and the final release), so that
+// at most writeParallelism of them run at once.
+//
+// A call takes its slot before f takes any lease lock, and nothing holding a
+// lease lock waits for a slot (Checkpoint writes take none), so slots and
+// lease locks cannot deadlock.
+func parallel[T any](m *Manager, items []T, f func(T)) {
 	var wg sync.WaitGroup
 	for _, it := range items {
-		sem <- struct{}{}
+		m.writeSlots <- struct{}{}
 		wg.Go(func() {
-			defer func() { <-sem }()
+			defer func() { <-m.writeSlots }()
 			f(it)
 		})
 	}

@@ -355,3 +355,29 @@ func TestCallbacksSerializedInOrder(t *testing.T) {
 		require.Equal(t, 20, moved, "stolen by b, then taken back")
 	})
 }
+
+// malformedRowStore lists one unreadable row besides its leases, as
+// DynamoStore does for a row it cannot decode.
+type malformedRowStore struct{ *hookStore }
+
+func (s malformedRowStore) List(ctx context.Context) ([]Lease, error) {
+	ls, err := s.hookStore.List(ctx)
+	bad := Lease{Key: "shard-bad", Malformed: fmt.Errorf("%w: lease shard-bad: attribute checkpoint: test", ErrMalformedLease)}
+	return append(ls, bad), err
+}
+
+// One unreadable row neither stalls the taker nor counts in the balance,
+// and is never written.
+func TestMalformedRowIsSkipped(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := malformedRowStore{newHookStore()}
+		createLeases(t, s, 4, "")
+		a := runManager(t, s, Config{WorkerID: "a"})
+		b := runManager(t, s, Config{WorkerID: "b"})
+		time.Sleep(3 * defaultTaker)
+		require.Len(t, a.Held(), 2)
+		require.Len(t, b.Held(), 2)
+		require.Empty(t, s.callsFor("shard-bad"))
+		require.Len(t, a.Leases(), 5, "listed, for the consumer to see")
+	})
+}

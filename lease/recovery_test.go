@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/gokcl/kcl/checkpoint"
 )
 
 // faultyRenewStore makes armed Renew calls misbehave once: with landed set,
@@ -53,6 +55,57 @@ func TestRenewalFaultsDoNotLoseTheLease(t *testing.T) {
 				l, ok := r.Lease("shard-0")
 				require.True(t, ok)
 				require.Equal(t, stored(t, s, "shard-0"), l)
+			})
+		})
+	}
+}
+
+// lostAnswerStore applies armed UpdateCheckpoint calls but loses their
+// answer, as a timeout after the write reached DynamoDB does.
+type lostAnswerStore struct {
+	*MemoryStore
+	armed atomic.Bool
+}
+
+func (s *lostAnswerStore) UpdateCheckpoint(ctx context.Context, l Lease) (Lease, error) {
+	res, err := s.MemoryStore.UpdateCheckpoint(ctx, l)
+	if err == nil && s.armed.CompareAndSwap(true, false) {
+		return Lease{}, context.DeadlineExceeded
+	}
+	return res, err
+}
+
+// A checkpoint whose answer was lost landed all the same; a later, lower
+// checkpoint must not be written over it when the Manager recognises its own
+// earlier write (the recovery re-sends the write on top of it).
+func TestRecoveredWriteNeverMovesTheCheckpointBack(t *testing.T) {
+	for _, deferred := range []bool{false, true} {
+		name := map[bool]string{false: "Checkpoint", true: "Defer then renewal"}[deferred]
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := &lostAnswerStore{MemoryStore: NewMemoryStore()}
+				createLeases(t, s, 1, "")
+				r := runManager(t, s, Config{WorkerID: "w"})
+				require.Len(t, r.Held(), 1)
+				ctx := context.Background()
+
+				s.armed.Store(true)
+				require.Error(t, r.Checkpoint(ctx, "shard-0", checkpoint.At("200", 0)), "the answer was lost")
+				require.Equal(t, checkpoint.At("200", 0), stored(t, s, "shard-0").Checkpoint, "but the write landed")
+
+				if deferred {
+					require.NoError(t, r.Defer("shard-0", checkpoint.At("150", 0)))
+					time.Sleep(time.Minute) // renewals carry the deferred checkpoint
+				} else {
+					require.ErrorIs(t, r.Checkpoint(ctx, "shard-0", checkpoint.At("150", 0)), ErrCheckpointBehind)
+				}
+				require.Equal(t, checkpoint.At("200", 0), stored(t, s, "shard-0").Checkpoint, "never moved back")
+				l, ok := r.Lease("shard-0")
+				require.True(t, ok, "still held")
+				require.Equal(t, stored(t, s, "shard-0"), l)
+
+				require.NoError(t, r.Checkpoint(ctx, "shard-0", checkpoint.At("300", 0)))
+				require.Equal(t, checkpoint.At("300", 0), stored(t, s, "shard-0").Checkpoint)
 			})
 		})
 	}

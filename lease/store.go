@@ -11,7 +11,9 @@ import "context"
 // stored after the write. Implementations are safe for concurrent use.
 type Store interface {
 	// List returns every lease, sorted by key. Rows that are not leases (such
-	// as the KCL 3.x's other entity types) are skipped.
+	// as the KCL 3.x's other entity types) are skipped. A lease row that
+	// cannot be read is returned with only Key and Malformed set, so that one
+	// bad row does not fail the whole listing.
 	List(ctx context.Context) ([]Lease, error)
 
 	// Create writes l if the table has no lease with its key, and returns

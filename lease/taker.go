@@ -20,6 +20,7 @@ type observation struct {
 	firstSeen time.Time // the end of the first scan that read counter
 	planned   bool      // available in a full plan of this worker, at counter
 	scan      uint64    // the number of the last scan that listed the lease
+	malformed bool      // its row could not be read, and that was logged
 }
 
 // heldState is what a scan needs to know of a lease in Manager.held.
@@ -130,6 +131,14 @@ func (m *Manager) classify(leases []Lease, held map[string]heldState, now time.T
 	for i := range leases {
 		l := &leases[i]
 		o := m.observe(l, now)
+		if l.Malformed != nil {
+			// Neither takeable nor countable: skip it, and say so once.
+			if !o.malformed {
+				o.malformed = true
+				m.log.Warn("skipping a lease row that cannot be read; repair it", slog.String("lease", l.Key), slog.Any("error", l.Malformed))
+			}
+			continue
+		}
 		st, isHeld := held[l.Key]
 		if (isHeld && st.finished) || (!isHeld && l.Finished()) {
 			continue
@@ -198,7 +207,7 @@ func (m *Manager) carryOut(ctx context.Context, p plan) bool {
 		}
 		return false
 	}
-	parallel(append(p.take, p.steal...), func(l Lease) { m.takeOne(ctx, l) })
+	parallel(m, append(p.take, p.steal...), func(l Lease) { m.takeOne(ctx, l) })
 	return true
 }
 
