@@ -112,12 +112,36 @@ type Config struct {
 	// checkpoints asynchronously must finish that work in ShardEnded, and at
 	// shutdown in ShutdownRequested, through a Batch it kept.
 	ManualCheckpoint bool
+	// DropMisroutedAggregates drops, whole, every aggregated record that
+	// holds a user record whose hash key falls outside the shard it was read
+	// from, as the Java KCL does. Default false: such user records are
+	// delivered (with the rest of their aggregate), counted, and reported
+	// in a warning at most once a minute per shard.
+	//
+	// Which to choose depends on the producer. The KPL puts an aggregate
+	// whose user records it computed for one shard; if its shard map was
+	// stale (after a reshard) and the aggregate landed where some of them
+	// do not belong, it puts those again to the right shard: dropping the
+	// aggregate then avoids processing them twice. The aggregation
+	// libraries for Node, Python and Java (awslabs/kinesis-aggregation),
+	// used with a partition key or explicit hash key per user record, put
+	// user records of several shards in one aggregate and never put them
+	// again: dropping loses them. So set it only when every producer is the
+	// KPL and duplicates cost more than the records.
+	DropMisroutedAggregates bool
+
 	// MaxBufferedBytes bounds the record bytes fetched but not yet
-	// processed, across all shards. Default 256 MiB.
+	// processed, across all shards: payloads plus the Record values
+	// describing them. It is a bound, not a target: before each GetRecords
+	// call the consumer reserves the most the response may hold (Kinesis
+	// sends records of at most 1 MiB and 10 MiB per call) and lowers the
+	// call's Limit to fit. Default 256 MiB; at least 2 MiB.
 	MaxBufferedBytes int64
 	// ShutdownTimeout bounds a graceful shutdown: finishing the batches in
-	// flight, ShutdownRequested, the final checkpoints and the release of
-	// the leases. Default 30s.
+	// flight and ShutdownRequested. When it is overrun, the processors'
+	// contexts are cancelled; the final checkpoints and the release of the
+	// leases are still written after that, within two lease renewal
+	// intervals (2/3 of FailoverTime). Default 30s.
 	ShutdownTimeout time.Duration
 
 	// Logger receives the consumer's logs. Default: discard.
@@ -239,8 +263,8 @@ func (cfg Config) withDefaults() (Config, error) {
 	switch {
 	case cfg.MaxBufferedBytes == 0:
 		cfg.MaxBufferedBytes = DefaultMaxBufferedBytes
-	case cfg.MaxBufferedBytes < 1<<20:
-		return bad("MaxBufferedBytes", "%d is less than the minimum 1 MiB", cfg.MaxBufferedBytes)
+	case cfg.MaxBufferedBytes < minBufferedBytes:
+		return bad("MaxBufferedBytes", "%d is less than the minimum 2 MiB (one 1 MiB record and room for another shard's batch)", cfg.MaxBufferedBytes)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -73,6 +73,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{"MaxRecords", func(c *Config) { c.MaxRecords = -1 }},
 		{"MaxLeasesForWorker", func(c *Config) { c.MaxLeasesForWorker = -1 }},
 		{"MaxBufferedBytes", func(c *Config) { c.MaxBufferedBytes = 1000 }},
+		{"MaxBufferedBytes", func(c *Config) { c.MaxBufferedBytes = 2<<20 - 1 }},
 	}
 	for _, tt := range tests {
 		cfg := validConfig()

@@ -48,9 +48,10 @@ func (c *Consumer) WorkerID() string { return c.cfg.WorkerID }
 // it stops fetching, lets each batch in flight finish, calls
 // ShutdownRequested, writes the final checkpoints and releases the leases, so
 // that other workers take the shards at once. When that overruns
-// ShutdownTimeout, the processors' contexts are cancelled; Run returns once
-// every goroutine it started has exited, so processors must honour their
-// context.
+// ShutdownTimeout, the processors' contexts are cancelled, and the final
+// checkpoints and releases are still written (bounded by two renewal
+// intervals); Run returns once every goroutine it started has exited, so
+// processors must honour their context.
 //
 // Run returns nil after a cancellation. It returns an error at once when it
 // cannot start: the lease table cannot be created or has another schema,

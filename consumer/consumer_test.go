@@ -450,16 +450,19 @@ func TestCheckpointAheadIsRefused(t *testing.T) {
 	})
 }
 
-func TestMisroutedAggregatesAreDropped(t *testing.T) {
+func TestDropMisroutedAggregatesDropsTheAggregateWhole(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		// After a split, an aggregate put with a stale shard map lands in
 		// one child although some of its user records hash into the other:
 		// the KPL then sends them all again, so the KCL drops the whole
-		// aggregate, and so do we. Records that belong stay.
+		// aggregate, and so do we with DropMisroutedAggregates. Records
+		// that belong stay.
 		stream := fakekinesis.New(testStream, 1)
 		store := lease.NewMemoryStore()
 		col := newCollector()
-		r := start(t, testConfig(stream, store, "w1", col.processor()))
+		cfg := testConfig(stream, store, "w1", col.processor())
+		cfg.DropMisroutedAggregates = true
+		r := start(t, cfg)
 		mid := new(big.Int).Lsh(big.NewInt(1), 127)
 		left, _, err := stream.Split("shardId-000000000000", mid)
 		require.NoError(t, err)
@@ -484,7 +487,7 @@ func TestBufferedBytesStayWithinTheBudget(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		// 8 shards of 2 MB each, read 300 kB per call, by processors that
 		// are stuck: without a budget each fetcher would buffer 2-3 batches
-		// (about 6 MB in all, 16-24 calls); with a 1 MiB budget the
+		// (about 6 MB in all, 16-24 calls); with a 2 MiB budget the
 		// fetchers stop once it is spent.
 		const shards = 8
 		stream := fakekinesis.New(testStream, shards)
@@ -505,12 +508,12 @@ func TestBufferedBytesStayWithinTheBudget(t *testing.T) {
 		})
 		cfg := testConfig(stream, lease.NewMemoryStore(), "w1", func(string) RecordProcessor { return proc })
 		cfg.MaxRecords = 3
-		cfg.MaxBufferedBytes = 1 << 20
+		cfg.MaxBufferedBytes = 2 << 20
 		r := start(t, cfg)
 		time.Sleep(20 * time.Second) // every shard leased, every fetcher blocked
 		synctest.Wait()
 		require.LessOrEqual(t, stream.Calls("GetRecords"), shards, "GetRecords calls while the processors are stuck")
-		require.LessOrEqual(t, r.c.budget.inUse.Load(), int64(1<<20))
+		require.LessOrEqual(t, r.c.budget.inUse.Load(), int64(2<<20))
 		close(gate)
 		waitFor(t, 5*time.Minute, "every record once the processors move", func() bool { return col.unique() == 20*shards })
 		r.stop(t)

@@ -72,9 +72,9 @@ type Config struct {
 	// OnAcquired and OnLost are called serially, never concurrently with each
 	// other or themselves, in the order the events happened, from a goroutine
 	// of Run and outside the Manager's locks. They must return quickly: every
-	// later event waits for them. They may call Held, Lease, Leases, Defer and
-	// StopTaking, which do no I/O; they must not call Checkpoint, FinishShard,
-	// Release or Refresh, which write to or read the store.
+	// later event waits for them. They may call Held, Lease, Usable, Leases,
+	// Defer and StopTaking, which do no I/O; they must not call Checkpoint,
+	// FinishShard, Release or Refresh, which write to or read the store.
 	OnAcquired func(Lease)
 
 	// OnLost is called when this worker stopped holding a lease other than by
