@@ -1,6 +1,7 @@
 package kcltest
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"fmt"
@@ -247,8 +248,8 @@ func (s *Stream) parseIterator(it string) (iteratorState, error) {
 }
 
 // GetRecords implements the call of the Kinesis API: up to Limit records
-// (default and most 10000) and at most 10 MiB of them from the iterator's
-// position. Every response carries its own copy of the records' data.
+// (default and most 10000) and at most 10 MiB of them (see
+// WithResponseBytes) from the iterator's position. Every response carries its own copy of the records' data.
 //
 // MillisBehindLatest is 0 when the response reaches the newest record of the
 // shard; otherwise it is the age of the oldest record not yet returned, and
@@ -292,7 +293,7 @@ func (s *Stream) GetRecords(ctx context.Context, in *kinesis.GetRecordsInput, _ 
 func (s *Stream) read(sh *shard, pos uint64, limit int, now time.Time) *kinesis.GetRecordsOutput {
 	first := sort.Search(len(sh.log), func(i int) bool { return sh.log[i].seq >= pos })
 	end, size := first, 0
-	for end < len(sh.log) && end-first < limit && (end == first || size+sh.log[end].size <= MaxResponseBytes) {
+	for end < len(sh.log) && end-first < limit && (end == first || size+sh.log[end].size <= s.options.responseBytes) {
 		size += sh.log[end].size
 		end++
 	}
@@ -312,23 +313,13 @@ func (s *Stream) read(sh *shard, pos uint64, limit int, now time.Time) *kinesis.
 	return out
 }
 
-// copyRecords copies entries into records whose data shares one new buffer,
-// so that a caller changing the data it got changes nothing in the stream.
+// copyRecords copies entries into records with data of their own, so that
+// a caller changing the data it got changes nothing in the stream.
 func copyRecords(entries []entry) []types.Record {
-	if len(entries) == 0 {
-		return []types.Record{}
-	}
-	n := 0
-	for i := range entries {
-		n += len(entries[i].record.Data)
-	}
-	buf := make([]byte, 0, n)
 	out := make([]types.Record, len(entries))
 	for i := range entries {
 		out[i] = entries[i].record
-		start := len(buf)
-		buf = append(buf, entries[i].record.Data...)
-		out[i].Data = buf[start:len(buf):len(buf)]
+		out[i].Data = bytes.Clone(entries[i].record.Data)
 	}
 	return out
 }

@@ -95,6 +95,7 @@ type options struct {
 	name          string
 	retention     time.Duration
 	shardsPerPage int
+	responseBytes int
 	seed          uint64
 }
 
@@ -113,6 +114,14 @@ func WithRetention(d time.Duration) Option { return func(o *options) { o.retenti
 // Default 1000, the service's default page. Values below 1 keep the default.
 func WithShardsPerPage(n int) Option { return func(o *options) { o.shardsPerPage = n } }
 
+// WithResponseBytes caps the record bytes of one GetRecords response
+// (always at least one record). Default MaxResponseBytes, 10 MiB, the
+// service's cap. A consumer reads a shard at most 5 times a second, as the
+// service allows, so the cap bounds a shard's throughput as it does with the
+// service; raise it to benchmark the CPU cost of a consumer rather than the
+// service's limits. Values below 1 keep the default.
+func WithResponseBytes(n int) Option { return func(o *options) { o.responseBytes = n } }
+
 // WithSeed seeds the random source of FailRate, so that a test's faults
 // repeat from run to run (given the same order of calls). Default 1.
 func WithSeed(seed uint64) Option { return func(o *options) { o.seed = seed } }
@@ -121,7 +130,7 @@ func WithSeed(seed uint64) Option { return func(o *options) { o.seed = seed } }
 // the hash key space evenly, named shardId-000000000000 onwards as the
 // service names them. A count below 1 makes one shard.
 func NewStream(shards int, opts ...Option) *Stream {
-	o := options{name: DefaultStreamName, retention: DefaultRetention, shardsPerPage: DefaultShardsPerPage, seed: 1}
+	o := options{name: DefaultStreamName, retention: DefaultRetention, shardsPerPage: DefaultShardsPerPage, responseBytes: MaxResponseBytes, seed: 1}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -130,6 +139,9 @@ func NewStream(shards int, opts ...Option) *Stream {
 	}
 	if o.shardsPerPage < 1 {
 		o.shardsPerPage = DefaultShardsPerPage
+	}
+	if o.responseBytes < 1 {
+		o.responseBytes = MaxResponseBytes
 	}
 	s := &Stream{
 		name:    o.name,
