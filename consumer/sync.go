@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync/atomic"
 	"time"
 
@@ -137,7 +138,7 @@ func (s *shardSyncer) ensureLeases(ctx context.Context, g *shardgraph.Graph, lea
 			}
 		}
 	}
-	if err := createLeases(ctx, s.c.store, create); err != nil {
+	if err := createLeases(ctx, s.c.store, parentsLeased(s.c.log, create, have)); err != nil {
 		return err
 	}
 	return s.deleteStale(ctx, g, have)
@@ -262,7 +263,39 @@ func (co *coordinator) childrenOf(shardID string, fromResponse []types.ChildShar
 
 // createChildLeases creates the leases of a finished shard's children.
 func (co *coordinator) createChildLeases(ctx context.Context, children []lease.Lease) error {
-	return createLeases(ctx, co.c.store, children)
+	leases, err := co.c.mgr.Refresh(ctx)
+	if err != nil {
+		return fmt.Errorf("read lease table: %w", err)
+	}
+	have := make(map[string]lease.Lease, len(leases))
+	for _, l := range leases {
+		have[l.Key] = l
+	}
+	return createLeases(ctx, co.c.store, parentsLeased(co.c.log, children, have))
+}
+
+// parentsLeased drops the merge children of which one parent has a lease
+// and the other none yet. A shard worker takes a parent without a lease for
+// one done (trimmed, or before where the application started), so such a
+// child would start before its other parent, whose lease comes only once
+// that parent's own parents end: for instance a shard merged with one that
+// was split and merged again, and ended first. The worker finishing the
+// other parent creates the child, as the Java KCL does.
+func parentsLeased(log *slog.Logger, children []lease.Lease, have map[string]lease.Lease) []lease.Lease {
+	out := children[:0:0]
+	for _, l := range children {
+		if len(l.ParentShardIDs) == 2 {
+			_, a := have[l.ParentShardIDs[0]]
+			_, b := have[l.ParentShardIDs[1]]
+			if a != b {
+				log.Info("not creating the lease of a merged shard yet: one of its parents has no lease",
+					"shard", l.Key, "parents", l.ParentShardIDs)
+				continue
+			}
+		}
+		out = append(out, l)
+	}
+	return out
 }
 
 func childIDs(children []lease.Lease) []string {
