@@ -31,7 +31,7 @@
 //
 //	func TestFailover(t *testing.T) {
 //		synctest.Test(t, func(t *testing.T) {
-//			stream := kcltest.NewStream(4)
+//			stream := kcltest.NewStream(1)
 //			store := lease.NewMemoryStore()
 //			rec := kcltest.NewRecorder()
 //			cfg := kcltest.Config(stream, store, "a", rec.Wrap(newMyProcessor))
@@ -48,7 +48,7 @@
 //			}
 //			a.Crash()
 //			cfg.WorkerID = "b"
-//			b, err := kcltest.Start(t.Context(), cfg) // takes the leases once they expire
+//			b, err := kcltest.Start(t.Context(), cfg) // takes the lease once it expires
 //			if err != nil {
 //				t.Fatal(err)
 //			}

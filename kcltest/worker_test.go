@@ -193,8 +193,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// The test of the package documentation: a 10-second failover in virtual
-// time.
+// A 10-second failover in virtual time, as in the package documentation:
+// the second worker steals half the leases at once, to balance, and takes
+// the others once they expire.
 func TestFailoverAfterACrash(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		stream := kcltest.NewStream(4)
@@ -217,6 +218,27 @@ func TestFailoverAfterACrash(t *testing.T) {
 			if l.Owner != "b" {
 				t.Errorf("lease %s owned by %q", l.Key, l.Owner)
 			}
+		}
+	})
+}
+
+// The example of the package documentation.
+func TestOneShardFailsOverAfterFailoverTime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		stream := kcltest.NewStream(1)
+		store := lease.NewMemoryStore()
+		rec := kcltest.NewRecorder()
+		cfg := kcltest.Config(stream, store, "a", rec.Wrap(nil))
+		cfg.FailoverTime = 10 * time.Second
+		a := start(t, cfg)
+		waitProcessed(t, rec, putN(t, stream, "one", 1))
+		a.Crash()
+		crashed := time.Now()
+		cfg.WorkerID = "b"
+		start(t, cfg)
+		waitProcessed(t, rec, putN(t, stream, "two", 1))
+		if took := time.Since(crashed); took < cfg.FailoverTime {
+			t.Errorf("the second worker processed a record %v after the crash, before the lease expired", took)
 		}
 	})
 }
