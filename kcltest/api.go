@@ -290,6 +290,9 @@ func (s *Stream) GetRecords(ctx context.Context, in *kinesis.GetRecordsInput, _ 
 }
 
 // read returns a response from sh's log, starting at sequence number pos.
+// The log is the only state a reader needs, so the enhanced fan-out API
+// (SubscribeToShard, not served yet) can read it the same way: a
+// subscription is a position in a shard's log that advances.
 func (s *Stream) read(sh *shard, pos uint64, limit int, now time.Time) *kinesis.GetRecordsOutput {
 	first := sort.Search(len(sh.log), func(i int) bool { return sh.log[i].seq >= pos })
 	end, size := first, 0
