@@ -27,7 +27,7 @@
 // package, and the stream starts no goroutine, so inside a testing/synctest
 // bubble every duration — FailoverTime, backoffs, iterator expiry,
 // retention — passes in virtual time: a test of a 10-second failover runs in
-// milliseconds, with the consumer's default settings:
+// milliseconds:
 //
 //	func TestFailover(t *testing.T) {
 //		synctest.Test(t, func(t *testing.T) {
