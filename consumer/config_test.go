@@ -7,15 +7,17 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/gokcl/kcl/internal/fakekinesis"
 	"github.com/gokcl/kcl/lease"
 )
+
+// noKinesis satisfies KinesisAPI for New, which makes no call.
+type noKinesis struct{ KinesisAPI }
 
 func validConfig() Config {
 	return Config{
 		StreamName:   "s",
 		AppName:      "app",
-		Kinesis:      fakekinesis.New("s", 1),
+		Kinesis:      noKinesis{},
 		LeaseStore:   lease.NewMemoryStore(),
 		NewProcessor: func(string) RecordProcessor { return nil },
 	}

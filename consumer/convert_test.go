@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -12,6 +13,8 @@ import (
 	"github.com/gokcl/kcl/checkpoint"
 	"github.com/gokcl/kcl/deagg"
 )
+
+func testDiscard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func kinesisRecord(seq string, pk string, data []byte) types.Record {
 	now := time.Unix(1700000000, 0)

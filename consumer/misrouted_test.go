@@ -1,10 +1,7 @@
-package consumer
+package consumer_test
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -12,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gokcl/kcl/deagg"
-	"github.com/gokcl/kcl/internal/fakekinesis"
+	"github.com/gokcl/kcl/kcltest"
 	"github.com/gokcl/kcl/lease"
 )
 
@@ -21,7 +18,7 @@ import (
 // own explicit hash key: user records alternate between the two halves of
 // the key space (shard 0 and shard 1 of a two-shard stream), and the
 // aggregate goes where its first user record's key says (shard 0).
-func putMixedAggregates(t *testing.T, s *fakekinesis.Stream, n, per int) {
+func putMixedAggregates(t *testing.T, s *kcltest.Stream, n, per int) {
 	t.Helper()
 	for a := range n {
 		var agg deagg.Aggregator
@@ -43,7 +40,7 @@ func TestMixedKeyAggregates(t *testing.T) {
 	for _, drop := range []bool{false, true} {
 		t.Run(fmt.Sprintf("DropMisroutedAggregates=%v", drop), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				stream := fakekinesis.New(testStream, 2)
+				stream := newStream(testStream, 2)
 				putMixedAggregates(t, stream, 3, 20)
 				stream.Put("after", hashIn(1, 8), []byte("plain-0"))
 				store := lease.NewMemoryStore()
@@ -75,57 +72,4 @@ func TestMixedKeyAggregates(t *testing.T) {
 			})
 		})
 	}
-}
-
-// logRecords is a slog handler keeping the records it is given.
-type logRecords struct {
-	mu   sync.Mutex
-	recs []slog.Record
-}
-
-func (h *logRecords) Enabled(context.Context, slog.Level) bool { return true }
-func (h *logRecords) Handle(_ context.Context, r slog.Record) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.recs = append(h.recs, r)
-	return nil
-}
-func (h *logRecords) WithAttrs([]slog.Attr) slog.Handler { return h }
-func (h *logRecords) WithGroup(string) slog.Handler      { return h }
-
-// warnings returns the value of attr in each warning logged so far.
-func (h *logRecords) warnings(attr string) []int64 {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	var out []int64
-	for _, r := range h.recs {
-		if r.Level != slog.LevelWarn {
-			continue
-		}
-		r.Attrs(func(a slog.Attr) bool {
-			if a.Key == attr {
-				out = append(out, a.Value.Int64())
-			}
-			return true
-		})
-	}
-	return out
-}
-
-func TestMisroutedUserRecordsAreReportedOncePerMinute(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		h := &logRecords{}
-		w := &shardWorker{c: &Consumer{}, log: slog.New(h)}
-		w.noteMisrouted(convertResult{misrouted: 3}) // the first: at once
-		w.noteMisrouted(convertResult{misrouted: 2})
-		time.Sleep(30 * time.Second)
-		w.noteMisrouted(convertResult{misrouted: 1})
-		require.Equal(t, []int64{3}, h.warnings("user_records_delivered"))
-		time.Sleep(30 * time.Second)
-		w.noteMisrouted(convertResult{}) // nothing new in this batch, but some since the warning
-		require.Equal(t, []int64{3, 6}, h.warnings("user_records_delivered"), "the running count")
-		time.Sleep(5 * time.Minute)
-		w.noteMisrouted(convertResult{})
-		require.Equal(t, []int64{3, 6}, h.warnings("user_records_delivered"), "nothing new: no warning")
-	})
 }
