@@ -27,8 +27,8 @@ type Consumer struct {
 }
 
 // New validates cfg, fills in its defaults and returns a Consumer. It does no
-// I/O and never panics; an invalid field gives an error wrapping
-// ErrInvalidConfig that names the field.
+// I/O and never panics; an invalid field gives a *ConfigError (matching
+// ErrInvalidConfig) that names the field.
 func New(cfg Config) (*Consumer, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -107,15 +107,10 @@ func (c *Consumer) setup(ctx context.Context) error {
 		c.store = ds
 	}
 	c.budget = newBudget(c.cfg.MaxBufferedBytes)
-	mgr, err := lease.NewManager(c.store, lease.Config{
-		WorkerID:           c.cfg.WorkerID,
-		FailoverTime:       c.cfg.FailoverTime,
-		TakerInterval:      c.cfg.TakerInterval,
-		MaxLeasesForWorker: c.cfg.MaxLeasesForWorker,
-		Logger:             c.cfg.Logger, // it names the worker itself
-		OnAcquired:         func(l lease.Lease) { c.co.post(event{kind: eventAcquired, lease: l}) },
-		OnLost:             func(l lease.Lease) { c.co.post(event{kind: eventLost, lease: l}) },
-	})
+	lc := c.cfg.leaseConfig()
+	lc.OnAcquired = func(l lease.Lease) { c.co.post(event{kind: eventAcquired, lease: l}) }
+	lc.OnLost = func(l lease.Lease) { c.co.post(event{kind: eventLost, lease: l}) }
+	mgr, err := lease.NewManager(c.store, lc)
 	if err != nil {
 		return fmt.Errorf("lease manager: %w", err)
 	}
