@@ -33,7 +33,9 @@ var _ Store = (*DynamoStore)(nil)
 //
 // # Attributes
 //
-// One item per lease, keyed by leaseKey (S, the shard id). gokcl treats the
+// One item per lease, keyed by leaseKey (S): the shard id, or in a
+// multi-stream table the stream identifier and the shard id joined by a
+// colon (StreamID.LeaseKey). gokcl treats the
 // KCL's attributes as follows:
 //
 //   - leaseKey (S): read; written by Create.
@@ -59,9 +61,11 @@ var _ Store = (*DynamoStore)(nil)
 //   - entityType (S): KCL 3.x; items whose entityType is not LEASE (worker
 //     metrics, coordinator state) are skipped by List and never written.
 //   - throughputKBps (N): KCL 3.x load statistics; preserved.
-//   - streamName, shardId (S): the KCL's multi-stream leases; preserved.
-//     Their leaseKey is not a shard id, so gokcl does not consume
-//     multi-stream tables.
+//   - streamName, shardId (S): a multi-stream lease's stream identifier
+//     (account:name:creationEpoch; the KCL keeps the name streamName for
+//     it) and shard id; read, an unparsable identifier making the row
+//     malformed; written by Create. No other write changes them: a lease key
+//     names one shard of one stream for good. See StreamID.
 //
 // Any other attribute is preserved: every write but Create is an UpdateItem
 // that sets or removes only the attributes named above, and Create writes a
