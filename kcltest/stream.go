@@ -34,9 +34,12 @@ import (
 type Stream struct {
 	name    string
 	arn     string
+	account string
+	created time.Time // to the second, as DescribeStreamSummary reports it
 	options options
 
 	mu        sync.Mutex
+	deleted   bool     // by Account.DeleteStream: every call fails as for a missing stream
 	shards    []*shard // in creation (and id) order; trimmed shards removed
 	byID      map[string]*shard
 	nextShard int
@@ -69,6 +72,7 @@ type entry struct {
 // Defaults of the stream's options.
 const (
 	DefaultStreamName    = "test-stream"
+	DefaultAccount       = "123456789012"
 	DefaultRetention     = 24 * time.Hour
 	DefaultShardsPerPage = 1000
 )
@@ -88,10 +92,22 @@ const (
 // NewStream returns a stream with the given number of open shards dividing
 // the hash key space evenly, named shardId-000000000000 onwards as the
 // service names them. A count below 1 makes one shard.
+//
+// The stream belongs to the account DefaultAccount (see WithAccount) and was
+// created now, to the second; DescribeStreamSummary reports both, as a
+// multi-stream consumer asks. An Account holds several streams.
 func NewStream(shards int, opts ...Option) *Stream {
-	o := options{name: DefaultStreamName, retention: DefaultRetention, shardsPerPage: DefaultShardsPerPage, responseBytes: MaxResponseBytes, seed: 1}
+	return newStream(shards, time.Time{}, opts...)
+}
+
+// newStream makes a stream created now, or at notBefore if that is later.
+func newStream(shards int, notBefore time.Time, opts ...Option) *Stream {
+	o := options{name: DefaultStreamName, account: DefaultAccount, retention: DefaultRetention, shardsPerPage: DefaultShardsPerPage, responseBytes: MaxResponseBytes, seed: 1}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if !isAccountID(o.account) {
+		o.account = DefaultAccount
 	}
 	if o.retention <= 0 {
 		o.retention = DefaultRetention
@@ -104,7 +120,9 @@ func NewStream(shards int, opts ...Option) *Stream {
 	}
 	s := &Stream{
 		name:    o.name,
-		arn:     "arn:aws:kinesis:us-east-1:123456789012:stream/" + o.name,
+		arn:     "arn:aws:kinesis:" + Region + ":" + o.account + ":stream/" + o.name,
+		account: o.account,
+		created: later(time.Now().Truncate(time.Second), notBefore),
 		options: o,
 		byID:    map[string]*shard{},
 		calls:   map[Op]int{},

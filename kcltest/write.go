@@ -33,7 +33,8 @@ type PutResult struct {
 // It returns an *types.InvalidArgumentException, as the service would, for
 // an empty partition key or one longer than 256 characters, an explicit
 // hash key that is not a decimal in [0, 2^128-1], or a record (data plus
-// partition key) larger than 1 MiB.
+// partition key) larger than 1 MiB; and a *types.ResourceNotFoundException
+// once the stream is deleted.
 func (s *Stream) Put(partitionKey, explicitHashKey string, data []byte) (PutResult, error) {
 	key, err := routeKey(partitionKey, explicitHashKey, len(data))
 	if err != nil {
@@ -47,6 +48,9 @@ func (s *Stream) Put(partitionKey, explicitHashKey string, data []byte) (PutResu
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.deleted {
+		return PutResult{}, s.streamNotFound(s.name)
+	}
 	for _, sh := range s.shards {
 		if !sh.closed && key.InRange(sh.start, sh.end) {
 			seq := s.append(sh, partitionKey, slices.Clone(data))
