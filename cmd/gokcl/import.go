@@ -337,7 +337,11 @@ func (r *importReport) write(w io.Writer, format string) error {
 		return err
 	}
 	if r.CreateTable {
-		notes = append(notes, fmt.Sprintf("lease table %s does not exist: it is created (on-demand capacity)", r.Table))
+		verb := "is"
+		if r.DryRun {
+			verb = "would be"
+		}
+		notes = append(notes, fmt.Sprintf("lease table %s does not exist: it %s created (on-demand capacity)", r.Table, verb))
 	}
 	if len(notes) > 0 {
 		fmt.Fprintf(w, "\nNotes:\n  %s\n", strings.Join(notes, "\n  "))

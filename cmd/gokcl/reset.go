@@ -84,12 +84,14 @@ type resetTarget struct {
 }
 
 func parseTarget(s string) (resetTarget, error) {
-	kind, value, _ := strings.Cut(s, "=")
-	switch kind {
-	case "trim-horizon":
+	kind, value, hasValue := strings.Cut(s, "=")
+	switch {
+	case kind == "trim-horizon" && !hasValue:
 		return resetTarget{kind: toTrimHorizon}, nil
-	case "latest":
+	case kind == "latest" && !hasValue:
 		return resetTarget{kind: toLatest}, nil
+	}
+	switch kind {
 	case "timestamp":
 		at, err := time.Parse(time.RFC3339Nano, value)
 		if err != nil {

@@ -80,6 +80,11 @@ func TestIntegrationResetHonouredByWorkers(t *testing.T) {
 	waitFor(t, time.Minute, "records after the sequence number processed again", func() bool { return processedAgain(a.col, seen, 40, 50) })
 	caughtUp()
 	requireNotAgain(t, a.col, seen, 0, 40)
+
+	// A sequence number the shard does not have is refused.
+	r = gokcl(t, "reset", "-app", a.stream, "-stream", a.stream, "-shard", s0, "-to", "sequence=12345", "-force")
+	require.Equal(t, exitFail, r.code)
+	require.Contains(t, r.stdout, "sequence number 12345: not a record of this shard")
 }
 
 func lastOf(seqs []string) string { return seqs[len(seqs)-1] }
