@@ -137,6 +137,16 @@ func explain(err error, what string) error {
 	return fmt.Errorf("%s: %w", what, err)
 }
 
+// apiMessage returns the code and message of an AWS error, without the
+// SDK's wrapping (operation, status, request id), or err's text.
+func apiMessage(err error) string {
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		return api.ErrorCode() + ": " + api.ErrorMessage()
+	}
+	return err.Error()
+}
+
 // isNotFound reports whether err is a ResourceNotFoundException.
 func isNotFound(err error) bool {
 	var api smithy.APIError

@@ -19,12 +19,14 @@ func evictCommand() *command {
 		about: `Releases every lease the worker owns, so that the other workers take them at
 their next taker scan instead of waiting for the leases to expire. For a
 worker known to be dead: evict first watches the worker's lease counters
-(-watch) and refuses, writing nothing, if any moves (the worker is alive),
-unless -force. Each release is conditional on the owner and counter read; a
-live worker whose lease is released loses it at its next renewal.`,
+(-watch, as status does) and refuses, writing nothing, if any moves (the
+worker is alive). When status or workers has just shown the worker expired,
+or its host is known to be gone, -force releases at once, without the
+watch. Each release is conditional on the owner and counter read; a live
+worker whose lease is released loses it at its next renewal.`,
 		examples: `  gokcl evict -app billing -worker ip-10-0-3-17-6f1c2a -dry-run
   gokcl evict -app billing -worker ip-10-0-3-17-6f1c2a
-  gokcl evict -app billing -worker ip-10-0-3-17-6f1c2a -force    # without watching first
+  gokcl evict -app billing -worker ip-10-0-3-17-6f1c2a -force    # status just showed it expired
 `,
 		flags: func(fs *flag.FlagSet, o *options) {
 			tableFlags(fs, o)

@@ -78,7 +78,7 @@ func TestGoldenStatus(t *testing.T) {
 	}
 	lags := map[string]*lag{
 		"shardId-000000000001": {millis: 1250, ok: true},
-		"shardId-000000000002": {why: "operation error Kinesis: GetRecords: ProvisionedThroughputExceededException"},
+		"shardId-000000000002": {why: "GetRecords: ProvisionedThroughputExceededException: Rate exceeded for shard shardId-000000000002"},
 		"shardId-000000000003": {millis: 3_723_000, ok: true},
 		"shardId-000000000004": {why: "AT_TIMESTAMP: the application's timestamp is not in the lease table"},
 	}

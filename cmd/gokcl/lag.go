@@ -46,12 +46,15 @@ func measureLag(ctx context.Context, k shardReader, s streamRef, shard string, c
 		typ = types.ShardIteratorTypeAtSequenceNumber
 	}
 	it, err := iterator(ctx, k, s, shard, typ, cp.SequenceNumber, timeZero)
+	if isBadSequence(err) {
+		return lag{why: "Kinesis does not find the checkpoint's record in the shard (trimmed by retention, or the table is another stream's): " + apiMessage(err)}
+	}
 	if err != nil {
-		return lag{why: err.Error()}
+		return lag{why: "GetShardIterator: " + apiMessage(err)}
 	}
 	out, err := k.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: it, Limit: aws.Int32(1)})
 	if err != nil {
-		return lag{why: err.Error()}
+		return lag{why: "GetRecords: " + apiMessage(err)}
 	}
 	if out.MillisBehindLatest == nil {
 		return lag{why: "no MillisBehindLatest in the GetRecords response"}
