@@ -8,7 +8,6 @@ import (
 	"io"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -92,39 +91,9 @@ func runImport(ctx context.Context, e *env, o *options) error {
 	if err != nil {
 		return err
 	}
-	rows, err := readVmwareTable(ctx, c.dynamo, o.source)
-	if errors.Is(err, errNotVmwareTable) {
-		return err
-	}
-	if err != nil {
-		return explain(err, fmt.Sprintf("source table %q (region %s)", o.source, c.region))
-	}
-	if held := heldRows(rows, time.Now()); len(held) > 0 && !o.force {
-		return fmt.Errorf("the vmware-go-kcl application still holds %s: stop it first (or wait until its leases expire), or -force",
-			strings.Join(held, ", "))
-	}
-	shards, err := listShards(ctx, c.kinesis, o.streamRef())
-	if err != nil {
-		return explain(err, c.streamLabel(o))
-	}
-	store, err := c.leaseStore(o)
+	r, err := planImportFrom(ctx, c, o)
 	if err != nil {
 		return err
-	}
-	r := &importReport{Source: o.source, Table: o.table, Stream: o.streamLabel(), DryRun: o.dryRun}
-	existing, err := store.List(ctx)
-	switch {
-	case isNotFound(err):
-		r.CreateTable = true
-	case err != nil:
-		return explain(err, c.tableLabel(o))
-	}
-	if err := checkSingleStream(existing, c.tableLabel(o)); err != nil {
-		return err
-	}
-	r.Items, err = planImport(ctx, c.kinesis, o.streamRef(), rows, shards, existing)
-	if err != nil {
-		return explain(err, c.streamLabel(o))
 	}
 	if n := countResult(r.Items, resultRefused); n > 0 {
 		for i := range r.Items {
@@ -138,6 +107,10 @@ func runImport(ctx context.Context, e *env, o *options) error {
 		return fmt.Errorf("refused %s; nothing written", plural(n, "row", "rows"))
 	}
 	if !o.dryRun {
+		store, err := c.leaseStore(o)
+		if err != nil {
+			return err
+		}
 		if err := applyImport(ctx, r, store); err != nil {
 			return explain(err, c.tableLabel(o))
 		}
@@ -149,6 +122,46 @@ func runImport(ctx context.Context, e *env, o *options) error {
 		return fmt.Errorf("%s not imported", plural(n, "shard", "shards"))
 	}
 	return nil
+}
+
+// planImportFrom reads the source table, the stream and the gokcl table,
+// and plans the import.
+func planImportFrom(ctx context.Context, c *clients, o *options) (*importReport, error) {
+	rows, err := readVmwareTable(ctx, c.dynamo, o.source)
+	if errors.Is(err, errNotVmwareTable) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, explain(err, fmt.Sprintf("source table %q (region %s)", o.source, c.region))
+	}
+	if held := heldRows(rows, time.Now()); len(held) > 0 && !o.force {
+		return nil, fmt.Errorf("the vmware-go-kcl application still holds %s: stop it first (or wait until its leases expire), or -force",
+			strings.Join(held, ", "))
+	}
+	shards, err := listShards(ctx, c.kinesis, o.streamRef())
+	if err != nil {
+		return nil, explain(err, c.streamLabel(o))
+	}
+	store, err := c.leaseStore(o)
+	if err != nil {
+		return nil, err
+	}
+	r := &importReport{Source: o.source, Table: o.table, Stream: o.streamLabel(), DryRun: o.dryRun}
+	existing, err := store.List(ctx)
+	switch {
+	case isNotFound(err):
+		r.CreateTable = true
+	case err != nil:
+		return nil, explain(err, c.tableLabel(o))
+	}
+	if err := checkSingleStream(existing, c.tableLabel(o)); err != nil {
+		return nil, err
+	}
+	r.Items, err = planImport(ctx, c.kinesis, o.streamRef(), rows, shards, existing)
+	if err != nil {
+		return nil, explain(err, c.streamLabel(o))
+	}
+	return r, nil
 }
 
 // heldRows lists the rows a vmware-go-kcl worker may still hold.
@@ -170,13 +183,10 @@ func planImport(ctx context.Context, k shardReader, s streamRef, rows []vmwareRo
 	items := make([]importItem, len(rows))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(lagParallelism)
-	var mu sync.Mutex
 	for i, row := range rows {
 		g.Go(func() error {
-			it, err := mapRow(gctx, k, s, row, shards)
-			mu.Lock()
-			defer mu.Unlock()
-			items[i] = it
+			var err error
+			items[i], err = mapRow(gctx, k, s, row, shards) // each goroutine writes its own item only
 			return err
 		})
 	}
@@ -284,12 +294,11 @@ func afterCheckpoint(ctx context.Context, k shardReader, s streamRef, shard, seq
 	return after, "", nil
 }
 
-// applyImport creates the table if needed and the leases.
+// applyImport creates the table if needed (and checks its key schema) and
+// the leases.
 func applyImport(ctx context.Context, r *importReport, store *lease.DynamoStore) error {
-	if r.CreateTable {
-		if err := store.EnsureTable(ctx, lease.TableOptions{}); err != nil {
-			return err
-		}
+	if err := store.EnsureTable(ctx, lease.TableOptions{}); err != nil {
+		return err
 	}
 	for i := range r.Items {
 		it := &r.Items[i]

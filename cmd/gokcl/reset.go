@@ -8,7 +8,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -285,16 +284,13 @@ func childList(l lease.Lease) string {
 func resolvePositions(ctx context.Context, items []resetItem, d deps, o *options, target resetTarget) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(lagParallelism)
-	var mu sync.Mutex
 	for i := range items {
-		it := &items[i]
+		it := &items[i] // each goroutine writes its own item only
 		if !it.pending() {
 			continue
 		}
 		g.Go(func() error {
 			pos, err := target.position(gctx, d.kinesis, o.streamRef(), it.Shard)
-			mu.Lock()
-			defer mu.Unlock()
 			switch {
 			case errors.Is(err, errNotInShard):
 				it.refuse("%v", err)
@@ -345,8 +341,12 @@ func checkNotHeld(ctx context.Context, items []resetItem, d deps, o *options) er
 			it.refuse("held by live worker %q (counter %d, then %d, within %s); -force to reset it anyway", now.Owner, it.Counter, now.Counter, formatMillis(millis(obs.watched())))
 		case it.Owner != "" && o.watch == 0:
 			it.refuse("owned by %q, and -watch 0 cannot tell whether it is alive; -force to reset it anyway", it.Owner)
-		case it.Owner != "":
+		case it.Owner != "" && obs.watched() >= o.watch:
 			it.State = stateExpired
+		case it.Owner != "":
+			// The watch ended early, when another lease moved: not judged,
+			// and not written either, since that one is refused.
+			it.State = stateOwned
 		}
 		it.lease = now
 	}
