@@ -12,7 +12,6 @@ import (
 
 	"github.com/gokcl/kcl/checkpoint"
 	"github.com/gokcl/kcl/deagg"
-	"github.com/gokcl/kcl/internal/fakekinesis"
 	"github.com/gokcl/kcl/lease"
 )
 
@@ -41,16 +40,16 @@ func TestVmwareRowHeld(t *testing.T) {
 // planImport maps each kind of row: a plain record, an aggregate, SHARD_END
 // after a split, no checkpoint, and rows it refuses.
 func TestPlanImport(t *testing.T) {
-	k := fakekinesis.New(testStream, 2)
+	k := newStream(2)
 	half := new(big.Int).Lsh(big.NewInt(1), 127)
 	inShard1 := new(big.Int).Add(half, big.NewInt(1)).String()
-	_, plain := k.Put("k", "1", []byte("plain"))
+	plain := put(t, k, "1", []byte("plain"))
 	var a deagg.Aggregator
 	for i := range 7 {
 		_, err := a.Add("k", inShard1, []byte(fmt.Sprint(i)))
 		require.NoError(t, err)
 	}
-	_, agg := k.Put("k", inShard1, a.Flush().Data)
+	agg := put(t, k, inShard1, a.Flush().Data)
 	left, right, err := k.Split("shardId-000000000001", new(big.Int).Add(half, new(big.Int).Lsh(big.NewInt(1), 126)))
 	require.NoError(t, err)
 
@@ -99,6 +98,7 @@ func TestPlanImport(t *testing.T) {
 		{shardID: "shardId-000000000005", checkpoint: "123"},
 		{shardID: "a:b:c:shardId-000000000000", checkpoint: "123"},
 		{shardID: "x", problem: "attribute Checkpoint: want a string (S), found N"},
+		{shardID: left, checkpoint: plain}, // a record of shard 0
 	}
 	items, err = planImport(context.Background(), k, streamRef{name: testStream}, bad, shards, nil)
 	require.NoError(t, err)
@@ -112,7 +112,7 @@ func TestPlanImport(t *testing.T) {
 		"shardId-000000000005":       "refused: the shard is not in the stream (another stream's table, or retention removed it): the checkpoint cannot be checked; delete the row from the source table if the shard is gone",
 		"a:b:c:shardId-000000000000": `refused: ShardID "a:b:c:shardId-000000000000" is not a shard id`,
 		"x":                          "refused: the row cannot be read: attribute Checkpoint: want a string (S), found N",
-		left:                         "skipped: no row in the source table: gokcl creates this lease when it starts",
+		left:                         "refused: sequence number " + plain + ": not a record of this shard: is the source table this stream's?",
 		right:                        "skipped: no row in the source table: gokcl creates this lease when it starts",
 	}, reasons)
 }

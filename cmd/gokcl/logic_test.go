@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gokcl/kcl/checkpoint"
-	"github.com/gokcl/kcl/internal/fakekinesis"
+	"github.com/gokcl/kcl/kcltest"
 	"github.com/gokcl/kcl/lease"
 )
 
@@ -21,6 +21,19 @@ import (
 // no time.
 
 const testStream = "orders"
+
+// newStream is an in-memory stream named testStream.
+func newStream(shards int) *kcltest.Stream {
+	return kcltest.NewStream(shards, kcltest.WithName(testStream))
+}
+
+// put writes a record and returns its sequence number.
+func put(t *testing.T, k *kcltest.Stream, explicitHashKey string, data []byte) string {
+	t.Helper()
+	res, err := k.Put("k", explicitHashKey, data)
+	require.NoError(t, err)
+	return res.SequenceNumber
+}
 
 func testDeps(store adminStore, k shardReader) deps {
 	return deps{kinesis: k, store: store, tableLabel: `lease table "billing"`, streamLabel: `stream "orders"`}
@@ -114,11 +127,11 @@ func TestWatchZeroReadsOnce(t *testing.T) {
 
 func TestStatusOnMemoryStore(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		k := fakekinesis.New(testStream, 3)
+		k := newStream(3)
 		s := lease.NewMemoryStore()
 		seq := ""
 		for range 5 {
-			_, seq = k.Put("k", "1", []byte("x")) // shard 0
+			seq = put(t, k, "1", []byte("x")) // shard 0
 		}
 		create(t, s,
 			lease.Lease{Key: "shardId-000000000000", Owner: "w1", Checkpoint: checkpoint.At(seq, 0)},
@@ -150,7 +163,7 @@ func TestStatusOnMemoryStore(t *testing.T) {
 // A lease whose shard is gone from the stream: its lag cannot be measured,
 // and the note says why.
 func TestStatusLeaseOfShardNotInStream(t *testing.T) {
-	k := fakekinesis.New(testStream, 1)
+	k := newStream(1)
 	s := lease.NewMemoryStore()
 	create(t, s, lease.Lease{Key: "shardId-000000000007", Checkpoint: checkpoint.TrimHorizon})
 	var out bytes.Buffer
@@ -164,7 +177,7 @@ func TestStatusLeaseOfShardNotInStream(t *testing.T) {
 }
 
 func TestStatusRefusesMultiStreamTable(t *testing.T) {
-	k := fakekinesis.New(testStream, 1)
+	k := newStream(1)
 	s := lease.NewMemoryStore()
 	create(t, s, lease.Lease{Key: "123456789012:orders:1700000000:shardId-000000000000", Checkpoint: checkpoint.TrimHorizon})
 	o := testOptions()

@@ -15,7 +15,6 @@ import (
 
 	"github.com/gokcl/kcl/checkpoint"
 	"github.com/gokcl/kcl/deagg"
-	"github.com/gokcl/kcl/internal/fakekinesis"
 	"github.com/gokcl/kcl/lease"
 )
 
@@ -89,7 +88,7 @@ func resetWith(t *testing.T, d deps, o *options, to string) (resetReport, error)
 func TestResetRefusesLiveHolderUnlessForced(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := lease.NewMemoryStore()
-		k := fakekinesis.New(testStream, 1)
+		k := newStream(1)
 		held := lease.Lease{Key: "shardId-000000000000", Owner: "w1", Checkpoint: checkpoint.At("500", 0)}
 		create(t, s, held)
 		stop := liveWorker(s, "w1", time.Second)
@@ -116,7 +115,7 @@ func TestResetExpiredLease(t *testing.T) {
 		s := lease.NewMemoryStore()
 		create(t, s, lease.Lease{Key: "shardId-000000000000", Owner: "dead", Counter: 7, Checkpoint: checkpoint.At("500", 0)})
 		start := time.Now()
-		r, err := resetWith(t, testDeps(s, fakekinesis.New(testStream, 1)), resetOptions("shardId-000000000000", false), "latest")
+		r, err := resetWith(t, testDeps(s, newStream(1)), resetOptions("shardId-000000000000", false), "latest")
 		require.NoError(t, err)
 		require.Equal(t, 2*time.Second, time.Since(start), "watched the whole -watch")
 		require.Equal(t, stateExpired, r.Items[0].State)
@@ -127,7 +126,7 @@ func TestResetExpiredLease(t *testing.T) {
 
 func TestResetFinishedShard(t *testing.T) {
 	s := lease.NewMemoryStore()
-	k := fakekinesis.New(testStream, 1)
+	k := newStream(1)
 	create(t, s,
 		lease.Lease{Key: "shardId-000000000000", Checkpoint: checkpoint.ShardEnd, ChildShardIDs: []string{"shardId-000000000001", "shardId-000000000002"}},
 		lease.Lease{Key: "shardId-000000000001", Checkpoint: checkpoint.At("9", 0)},
@@ -158,7 +157,7 @@ func TestResetFinishedShard(t *testing.T) {
 
 func TestResetMissingAndMalformed(t *testing.T) {
 	s := lease.NewMemoryStore()
-	_, err := resetWith(t, testDeps(s, fakekinesis.New(testStream, 1)), resetOptions("shardId-000000000000", false), "latest")
+	_, err := resetWith(t, testDeps(s, newStream(1)), resetOptions("shardId-000000000000", false), "latest")
 	require.ErrorContains(t, err, `no lease for shard shardId-000000000000 in lease table "billing"`)
 
 	items := selectResets([]lease.Lease{{Key: "shardId-000000000000", Malformed: errors.New("attribute leaseCounter: missing")}}, "", true)
@@ -186,7 +185,7 @@ func (s *racingStore) ResetCheckpoint(ctx context.Context, l lease.Lease, pos ch
 }
 
 func TestResetConflict(t *testing.T) {
-	k := fakekinesis.New(testStream, 1)
+	k := newStream(1)
 	key := "shardId-000000000000"
 
 	// Unforced: the lease changed since read; not reset.
@@ -221,12 +220,9 @@ func TestResetConflict(t *testing.T) {
 // record that arrived at or after the time, aggregates included.
 func TestPositionAt(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		k := fakekinesis.New(testStream, 1)
+		k := newStream(1)
 		start := time.Now()
-		put := func(data []byte) string {
-			_, seq := k.Put("k", "1", data)
-			return seq
-		}
+		put := func(data []byte) string { return put(t, k, "1", data) }
 		r0 := put([]byte("0"))
 		time.Sleep(10 * time.Second)
 		r1 := put([]byte("1"))
@@ -257,7 +253,7 @@ func TestPositionAt(t *testing.T) {
 			require.NoError(t, err, tc.at)
 			require.Equal(t, tc.want, got, "at start%+v", tc.at)
 		}
-		empty := fakekinesis.New(testStream, 2)
+		empty := newStream(2)
 		got, err := positionAt(context.Background(), empty, streamRef{name: testStream}, "shardId-000000000001", start)
 		require.NoError(t, err)
 		require.Equal(t, checkpoint.TrimHorizon, got, "an empty shard")

@@ -4,8 +4,6 @@ import (
 	"context"
 	"testing"
 
-	"github.com/stretchr/testify/require"
-
 	"github.com/gokcl/kcl/checkpoint"
 	"github.com/gokcl/kcl/lease"
 )
@@ -79,7 +77,7 @@ func testResetInvalid(t *testing.T, s lease.Store) {
 	create(t, s, leaseOwned)
 	for _, p := range []checkpoint.Position{{}, checkpoint.At("12x", 0), {SequenceNumber: "LATEST", SubSequenceNumber: 1}} {
 		_, err := r.ResetCheckpoint(testContext(t), leaseOwned, p)
-		require.ErrorIs(t, err, lease.ErrInvalidLease, "position %q", p)
+		errorIs(t, err, lease.ErrInvalidLease, "position %q", p)
 	}
 	requireStored(t, s, leaseOwned, "nothing was written")
 }
@@ -93,20 +91,20 @@ func testResetEndsHolder(t *testing.T, s lease.Store) {
 	ctx := testContext(t)
 	create(t, s, leaseOwned)
 	reset, err := r.ResetCheckpoint(ctx, leaseOwned, checkpoint.TrimHorizon)
-	require.NoError(t, err)
+	noError(t, err)
 	for _, counter := range []int64{leaseOwned.Counter, leaseOwned.Counter + 1} {
 		held := leaseOwned.Clone()
 		held.Counter = counter
 		_, err = s.Renew(ctx, held)
-		require.ErrorIs(t, err, lease.ErrLeaseLost, "renewal at counter %d", counter)
+		errorIs(t, err, lease.ErrLeaseLost, "renewal at counter %d", counter)
 		held.Checkpoint = checkpointAhead
 		_, err = s.UpdateCheckpoint(ctx, held)
-		require.ErrorIs(t, err, lease.ErrLeaseLost, "checkpoint at counter %d", counter)
+		errorIs(t, err, lease.ErrLeaseLost, "checkpoint at counter %d", counter)
 	}
 	taken, err := s.Take(ctx, reset, "worker-2")
-	require.NoError(t, err)
-	require.Equal(t, checkpoint.TrimHorizon, taken.Checkpoint)
-	require.Zero(t, taken.OwnerSwitchesSinceCheckpoint, "taken from nobody")
+	noError(t, err)
+	equal(t, checkpoint.TrimHorizon, taken.Checkpoint)
+	equal(t, int64(0), taken.OwnerSwitchesSinceCheckpoint, "taken from nobody")
 }
 
 // runWriteCase runs one write case on the empty store s, as runWriteCases
@@ -120,15 +118,15 @@ func runWriteCase(t *testing.T, s lease.Store, tc writeCase) {
 	tc.edit(&arg)
 	got, err := tc.write(testContext(t), s, arg)
 	if tc.wantErr != nil {
-		require.ErrorIs(t, err, tc.wantErr)
+		errorIs(t, err, tc.wantErr)
 		if tc.absent {
-			require.Empty(t, list(t, s), "a refused write creates nothing")
+			length(t, list(t, s), 0, "a refused write creates nothing")
 		} else {
 			requireStored(t, s, tc.stored, "a refused write changes nothing")
 		}
 		return
 	}
-	require.NoError(t, err)
+	noError(t, err)
 	requireLease(t, tc.want(tc.stored), got, "the returned lease")
 	requireStored(t, s, got, "the returned lease is the stored one")
 }
