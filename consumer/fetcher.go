@@ -92,7 +92,7 @@ func (f *fetcher) run(ctx context.Context) error {
 			f.c.budget.release(f.resp.held)
 		}
 	}()
-	bo := backoff{base: 100 * time.Millisecond, max: 10 * time.Second}
+	bo := fetchBackoff
 	for {
 		var b *fetchedBatch
 		var err error
