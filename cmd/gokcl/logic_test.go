@@ -36,7 +36,7 @@ func put(t *testing.T, k *kcltest.Stream, explicitHashKey string, data []byte) s
 }
 
 func testDeps(store adminStore, k shardReader) deps {
-	return deps{kinesis: k, store: store, tableLabel: `lease table "billing"`, streamLabel: `stream "orders"`}
+	return deps{kinesis: k, store: store, tableLabel: `lease table "billing"`, streamLabel: `stream "orders"`, region: kcltest.Region}
 }
 
 func testOptions() *options {
