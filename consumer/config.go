@@ -148,7 +148,7 @@ type Config struct {
 }
 
 // InitialPosition is where a brand-new application starts reading. The zero
-// value is Latest.
+// value is Latest in Config, and Config's in a StreamConfig.
 type InitialPosition struct {
 	kind initialKind
 	at   time.Time
@@ -157,7 +157,10 @@ type InitialPosition struct {
 type initialKind uint8
 
 const (
-	initialLatest initialKind = iota
+	// initialDefault is the zero value: Latest in Config.InitialPosition
+	// (withDefaults sets it), Config's in StreamConfig.InitialPosition.
+	initialDefault initialKind = iota
+	initialLatest
 	initialTrimHorizon
 	initialAtTimestamp
 )
@@ -224,6 +227,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.WorkerID == "" {
 		cfg.WorkerID = defaultWorkerID()
+	}
+	if cfg.InitialPosition.kind == initialDefault {
+		cfg.InitialPosition = Latest
 	}
 	if cfg.InitialPosition.kind == initialAtTimestamp && cfg.InitialPosition.at.IsZero() {
 		return bad("InitialPosition", "AtTimestamp with a zero time")
