@@ -20,7 +20,9 @@ import (
 type NewStore func(t *testing.T) lease.Store
 
 // RunStoreSuite runs the conformance suite: each subtest gets its own store
-// from newStore, and subtests run in parallel.
+// from newStore, and subtests run in parallel. The hand-off and worker-row
+// tests run when the store implements lease.HandOffStore and
+// lease.WorkerStore.
 func RunStoreSuite(t *testing.T, newStore NewStore) {
 	tests := []struct {
 		name string
@@ -48,6 +50,7 @@ func RunStoreSuite(t *testing.T, newStore NewStore) {
 		t.Parallel()
 		runWriteCases(t, newStore)
 	})
+	runOptionalSuites(t, newStore)
 }
 
 func testContext(t *testing.T) context.Context {
