@@ -23,11 +23,13 @@ import (
 	"github.com/gokcl/kcl/checkpoint"
 )
 
-// ownerChange is one successful Take or Release.
+// ownerChange is one successful Take, HandOff or Release that changed
+// leaseOwner (a hand-off's release leaves it, already the new owner's).
 type ownerChange struct {
 	at       time.Time
 	key      string
 	from, to string
+	handOff  bool // a HandOff: the new owner asked; the lease moves when its holder releases it
 }
 
 // simStore counts the requests made to a MemoryStore and records owner
@@ -39,6 +41,7 @@ type simStore struct {
 	calls     map[string]int
 	itemsRead int
 	history   []ownerChange
+	latency   func() time.Duration // of every call; nil: none
 }
 
 func newSimStore() *simStore {
@@ -52,42 +55,93 @@ func (s *simStore) count(op string, items int) {
 	s.itemsRead += items
 }
 
-func (s *simStore) changed(key, from, to string) {
+// delay waits the store's latency, if any: every call takes effect, and
+// returns, at the end of it.
+func (s *simStore) delay() {
+	s.mu.Lock()
+	lat := s.latency
+	s.mu.Unlock()
+	if lat != nil {
+		time.Sleep(lat())
+	}
+}
+
+func (s *simStore) changed(key, from, to string, handOff bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.history = append(s.history, ownerChange{at: time.Now(), key: key, from: from, to: to})
+	s.history = append(s.history, ownerChange{at: time.Now(), key: key, from: from, to: to, handOff: handOff})
 }
 
 func (s *simStore) List(ctx context.Context) ([]Lease, error) {
+	s.delay()
 	ls, err := s.MemoryStore.List(ctx)
 	s.count("List", len(ls))
 	return ls, err
 }
 
+func (s *simStore) ListAll(ctx context.Context) ([]Lease, []Worker, error) {
+	s.delay()
+	ls, ws, err := s.MemoryStore.ListAll(ctx)
+	s.count("List", len(ls)+len(ws))
+	return ls, ws, err
+}
+
+func (s *simStore) Get(ctx context.Context, key string) (Lease, error) {
+	s.delay()
+	s.count("Get", 1)
+	return s.MemoryStore.Get(ctx, key)
+}
+
+func (s *simStore) HandOff(ctx context.Context, l Lease, to string) (Lease, error) {
+	s.delay()
+	s.count("HandOff", 0)
+	res, err := s.MemoryStore.HandOff(ctx, l, to)
+	if err == nil {
+		s.changed(l.Key, l.Owner, to, true)
+	}
+	return res, err
+}
+
+func (s *simStore) Heartbeat(ctx context.Context, id string) (Worker, error) {
+	s.delay()
+	s.count("Heartbeat", 0)
+	return s.MemoryStore.Heartbeat(ctx, id)
+}
+
+func (s *simStore) DeleteWorker(ctx context.Context, w Worker) error {
+	s.delay()
+	s.count("DeleteWorker", 0)
+	return s.MemoryStore.DeleteWorker(ctx, w)
+}
+
 func (s *simStore) Renew(ctx context.Context, l Lease) (Lease, error) {
+	s.delay()
 	s.count("Renew", 0)
 	return s.MemoryStore.Renew(ctx, l)
 }
 
 func (s *simStore) Take(ctx context.Context, l Lease, owner string) (Lease, error) {
+	s.delay()
 	s.count("Take", 0)
 	res, err := s.MemoryStore.Take(ctx, l, owner)
 	if err == nil {
-		s.changed(l.Key, l.Owner, owner)
+		s.changed(l.Key, l.Owner, owner, false)
 	}
 	return res, err
 }
 
 func (s *simStore) Release(ctx context.Context, l Lease) (Lease, error) {
+	s.delay()
 	s.count("Release", 0)
 	res, err := s.MemoryStore.Release(ctx, l)
-	if err == nil {
-		s.changed(l.Key, l.Owner, "")
+	if err == nil && res.Owner == "" {
+		s.changed(l.Key, l.Owner, "", false)
 	}
 	return res, err
 }
 
 func (s *simStore) UpdateCheckpoint(ctx context.Context, l Lease) (Lease, error) {
+	s.delay()
 	s.count("UpdateCheckpoint", 0)
 	return s.MemoryStore.UpdateCheckpoint(ctx, l)
 }
@@ -148,6 +202,41 @@ func (c *crashStore) UpdateCheckpoint(ctx context.Context, l Lease) (Lease, erro
 	return c.Store.UpdateCheckpoint(ctx, l)
 }
 
+func (c *crashStore) ListAll(ctx context.Context) ([]Lease, []Worker, error) {
+	if c.crashed.Load() {
+		return nil, nil, errCrashed
+	}
+	return c.Store.(WorkerStore).ListAll(ctx)
+}
+
+func (c *crashStore) Get(ctx context.Context, key string) (Lease, error) {
+	if c.crashed.Load() {
+		return Lease{}, errCrashed
+	}
+	return c.Store.(HandOffStore).Get(ctx, key)
+}
+
+func (c *crashStore) HandOff(ctx context.Context, l Lease, to string) (Lease, error) {
+	if c.crashed.Load() {
+		return Lease{}, errCrashed
+	}
+	return c.Store.(HandOffStore).HandOff(ctx, l, to)
+}
+
+func (c *crashStore) Heartbeat(ctx context.Context, id string) (Worker, error) {
+	if c.crashed.Load() {
+		return Worker{}, errCrashed
+	}
+	return c.Store.(WorkerStore).Heartbeat(ctx, id)
+}
+
+func (c *crashStore) DeleteWorker(ctx context.Context, w Worker) error {
+	if c.crashed.Load() {
+		return errCrashed
+	}
+	return c.Store.(WorkerStore).DeleteWorker(ctx, w)
+}
+
 // simWorker is one Manager running in the simulation.
 type simWorker struct {
 	id     string
@@ -176,6 +265,10 @@ func (w *simWorker) stop() {
 	w.cancel = nil
 }
 
+// simLatency is how long every store call of the simulation takes (virtual
+// time), a little less than DynamoDB's typical 5–10 ms.
+const simLatency = 5 * time.Millisecond
+
 // sim is a fleet of workers on one table, inside a synctest bubble.
 type sim struct {
 	t       *testing.T
@@ -188,6 +281,7 @@ type sim struct {
 // inside a bubble.
 func newSim(t *testing.T, n int) *sim {
 	s := &sim{t: t, store: newSimStore(), start: time.Now()}
+	s.store.latency = func() time.Duration { return simLatency }
 	for i := range n {
 		require.NoError(t, s.store.Create(t.Context(), Lease{Key: fmt.Sprintf("shard-%05d", i), Checkpoint: checkpoint.TrimHorizon}))
 	}
@@ -252,8 +346,8 @@ func balancedAt(initial map[string]int, history []ownerChange, from time.Time, i
 		at = from
 	}
 	for _, c := range history {
-		if c.at.Before(from) {
-			continue
+		if c.at.Before(from) || c.from == c.to {
+			continue // a new owner taking what was handed to it moves nothing
 		}
 		counts[c.from]--
 		counts[c.to]++
