@@ -42,6 +42,15 @@ type simStore struct {
 	itemsRead int
 	history   []ownerChange
 	latency   func() time.Duration // of every call; nil: none
+
+	checkpoints []checkpointWrite // every successful UpdateCheckpoint
+}
+
+// checkpointWrite is one checkpoint written, at the counter it produced.
+type checkpointWrite struct {
+	key     string
+	counter int64
+	pos     checkpoint.Position
 }
 
 func newSimStore() *simStore {
@@ -143,7 +152,13 @@ func (s *simStore) Release(ctx context.Context, l Lease) (Lease, error) {
 func (s *simStore) UpdateCheckpoint(ctx context.Context, l Lease) (Lease, error) {
 	s.delay()
 	s.count("UpdateCheckpoint", 0)
-	return s.MemoryStore.UpdateCheckpoint(ctx, l)
+	res, err := s.MemoryStore.UpdateCheckpoint(ctx, l)
+	if err == nil {
+		s.mu.Lock()
+		s.checkpoints = append(s.checkpoints, checkpointWrite{key: res.Key, counter: res.Counter, pos: res.Checkpoint})
+		s.mu.Unlock()
+	}
+	return res, err
 }
 
 // snapshot returns the request counts, items read and history so far.
@@ -271,10 +286,11 @@ const simLatency = 5 * time.Millisecond
 
 // sim is a fleet of workers on one table, inside a synctest bubble.
 type sim struct {
-	t       *testing.T
-	store   *simStore
-	start   time.Time
-	workers []*simWorker
+	t         *testing.T
+	store     *simStore
+	start     time.Time
+	workers   []*simWorker
+	consumers []*simConsumer
 }
 
 // newSim creates a table of n unowned leases at TRIM_HORIZON. Call it
@@ -304,6 +320,9 @@ func (s *sim) add(id string, cfg Config) *simWorker {
 }
 
 func (s *sim) stopAll() {
+	for _, c := range s.consumers {
+		c.leave()
+	}
 	for _, w := range s.workers {
 		w.stop()
 	}
