@@ -122,10 +122,10 @@ type simConsumer struct {
 	w        *simWorker
 	st       *simStream
 	stopping chan struct{} // closed at a graceful leave
-	ended    bool          // left or crashed
 	crashed  atomic.Bool
 
 	mu      sync.Mutex
+	ended   bool // left or crashed: start no more shard workers
 	workers map[string]*simShardWorker
 	lost    int // OnLost calls
 	wg      sync.WaitGroup
@@ -146,14 +146,18 @@ func (s *sim) addConsumer(id string, st *simStream, cfg Config) *simConsumer {
 	cfg.OnAcquired = c.acquired
 	cfg.OnHandOff = c.handOff
 	cfg.OnLost = c.lostLease
-	c.w = s.add(id, cfg)
+	c.w = s.prepare(id, cfg)
 	s.consumers = append(s.consumers, c)
+	s.run(c.w)
 	return c
 }
 
 func (c *simConsumer) acquired(l Lease) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.ended {
+		return // shutting down: the Manager's final release gives it back
+	}
 	prev := c.workers[l.Key]
 	ctx, cancel := context.WithCancel(context.Background())
 	sw := &simShardWorker{lease: l, ctx: ctx, cancel: cancel, handOff: make(chan struct{}), done: make(chan struct{})}
@@ -245,10 +249,13 @@ func (c *simConsumer) finish(sw *simShardWorker, pos int64) {
 // taking, let each shard worker finish, checkpoint and release, then stop
 // the Manager.
 func (c *simConsumer) leave() {
-	if c.ended {
+	c.mu.Lock()
+	ended := c.ended
+	c.ended = true
+	c.mu.Unlock()
+	if ended {
 		return
 	}
-	c.ended = true
 	c.w.m.StopTaking()
 	close(c.stopping)
 	c.wg.Wait()
@@ -259,7 +266,9 @@ func (c *simConsumer) leave() {
 // release; the records its shard workers delivered since their last
 // checkpoint will be delivered again.
 func (c *simConsumer) crash() {
+	c.mu.Lock()
 	c.ended = true
+	c.mu.Unlock()
 	c.crashed.Store(true)
 	for _, l := range c.w.m.Held() {
 		c.st.markLossy(l.Key)

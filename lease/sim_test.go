@@ -307,16 +307,27 @@ func newSim(t *testing.T, n int) *sim {
 
 // add starts a worker with cfg (WorkerID set from id).
 func (s *sim) add(id string, cfg Config) *simWorker {
+	w := s.prepare(id, cfg)
+	s.run(w)
+	return w
+}
+
+// prepare makes a worker with cfg, without starting it.
+func (s *sim) prepare(id string, cfg Config) *simWorker {
 	cfg.WorkerID = id
 	w := &simWorker{id: id, store: &crashStore{Store: s.store}, done: make(chan error, 1)}
 	m, err := NewManager(w.store, cfg)
 	require.NoError(s.t, err)
 	w.m = m
+	return w
+}
+
+// run starts a prepared worker.
+func (s *sim) run(w *simWorker) {
 	ctx, cancel := context.WithCancel(context.Background())
 	w.cancel = cancel
-	go func() { w.done <- m.Run(ctx) }()
+	go func() { w.done <- w.m.Run(ctx) }()
 	s.workers = append(s.workers, w)
-	return w
 }
 
 func (s *sim) stopAll() {
