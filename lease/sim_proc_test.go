@@ -124,6 +124,9 @@ type simConsumer struct {
 	stopping chan struct{} // closed at a graceful leave
 	crashed  atomic.Bool
 
+	// Set by crash: it came in the middle of a hand-off from or to it.
+	midOutgoing, midIncoming bool
+
 	mu      sync.Mutex
 	ended   bool // left or crashed: start no more shard workers
 	workers map[string]*simShardWorker
@@ -269,6 +272,13 @@ func (c *simConsumer) crash() {
 	c.mu.Lock()
 	c.ended = true
 	c.mu.Unlock()
+	c.w.m.mu.Lock()
+	c.midIncoming = len(c.w.m.incoming) > 0
+	c.w.m.mu.Unlock()
+	ls, _ := c.w.store.Store.(*simStore).MemoryStore.List(context.Background())
+	for _, l := range ls {
+		c.midOutgoing = c.midOutgoing || l.CheckpointOwner == c.w.id
+	}
 	c.crashed.Store(true)
 	for _, l := range c.w.m.Held() {
 		c.st.markLossy(l.Key)
@@ -455,22 +465,30 @@ func TestSimHandOffGracefulLeave(t *testing.T) {
 var simHandOffCases = 24
 
 func TestSimHandOffProperty(t *testing.T) {
-	var crashes, withDups, handOffs int
+	var total simCaseStats
+	withDups := 0
 	for seed := range uint64(simHandOffCases) {
 		synctest.Test(t, func(t *testing.T) {
-			c, d, h := simHandOffCase(t, seed)
-			crashes += c
-			handOffs += h
-			if d > 0 {
+			st := simHandOffCase(t, seed)
+			total.crashes += st.crashes
+			total.handOffs += st.handOffs
+			total.holderKilled += st.holderKilled
+			total.ownerKilled += st.ownerKilled
+			if st.dups > 0 {
 				withDups++
 			}
 		})
 	}
-	t.Logf("hand-off property: %d runs, %d hand-offs, %d crashes; duplicates only in %d runs, all on shards of a crashed holder or a real loss",
-		simHandOffCases, handOffs, crashes, withDups)
+	t.Logf("hand-off property: %d runs, %d hand-offs, %d crashes (%d of a holder and %d of a new owner in the middle of a hand-off); "+
+		"duplicates in %d runs, all on shards of a crashed holder or a real loss",
+		simHandOffCases, total.handOffs, total.crashes, total.holderKilled, total.ownerKilled, withDups)
 }
 
-func simHandOffCase(t *testing.T, seed uint64) (crashes, dups, handOffs int) {
+type simCaseStats struct {
+	crashes, dups, handOffs, holderKilled, ownerKilled int
+}
+
+func simHandOffCase(t *testing.T, seed uint64) (stats simCaseStats) {
 	rng := rand.New(rand.NewPCG(seed, 2026))
 	var latMu sync.Mutex
 	latRng := rand.New(rand.NewPCG(seed, 7))
@@ -483,6 +501,17 @@ func simHandOffCase(t *testing.T, seed uint64) (crashes, dups, handOffs int) {
 	}
 	st := newSimStream()
 	var alive []*simConsumer
+	crashes := 0
+	crash := func(c *simConsumer) {
+		c.crash()
+		crashes++
+		if c.midOutgoing {
+			stats.holderKilled++
+		}
+		if c.midIncoming {
+			stats.ownerKilled++
+		}
+	}
 	next := 0
 	add := func() {
 		alive = append(alive, s.addConsumer(fmt.Sprintf("w%03d-%d", rng.IntN(1000), next), st, Config{}))
@@ -505,16 +534,27 @@ func simHandOffCase(t *testing.T, seed uint64) (crashes, dups, handOffs int) {
 			for range 1 + rng.IntN(3) {
 				add()
 			}
-			if rng.IntN(3) == 0 && len(alive) > 2 {
+			if rng.IntN(2) == 0 && len(alive) > 2 {
+				// In the middle of the hand-offs: a worker at random, the
+				// most loaded (a holder), or the last to join (a new owner).
 				time.Sleep(time.Duration(rng.Int64N(int64(DefaultFailoverTime / 3))))
-				remove(rng.IntN(len(alive))).crash()
-				crashes++
+				victim := rng.IntN(len(alive))
+				switch rng.IntN(3) {
+				case 1:
+					for i, c := range alive {
+						if len(c.w.m.Held()) > len(alive[victim].w.m.Held()) {
+							victim = i
+						}
+					}
+				case 2:
+					victim = len(alive) - 1
+				}
+				crash(remove(victim))
 			}
 		case op < 7:
 			remove(rng.IntN(len(alive))).leave()
 		default:
-			remove(rng.IntN(len(alive))).crash()
-			crashes++
+			crash(remove(rng.IntN(len(alive))))
 		}
 		time.Sleep(time.Duration(rng.Int64N(int64(15 * time.Second))))
 	}
@@ -547,8 +587,9 @@ func simHandOffCase(t *testing.T, seed uint64) (crashes, dups, handOffs int) {
 	_, _, history := s.store.snapshot()
 	for _, c := range history {
 		if c.handOff && !c.at.Before(start) {
-			handOffs++
+			stats.handOffs++
 		}
 	}
-	return crashes, total, handOffs
+	stats.crashes, stats.dups = crashes, total
+	return stats
 }
