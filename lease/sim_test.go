@@ -586,9 +586,58 @@ func TestSimSteadyState(t *testing.T) {
 		items := items1 - items0
 		other := calls1["Take"] + calls1["Release"] + calls1["UpdateCheckpoint"] - calls0["Take"] - calls0["Release"] - calls0["UpdateCheckpoint"]
 		require.Zero(t, other)
-		t.Logf("FIGURE steady state (4 workers, 100 leases, 100 taker cycles): 0 owner changes; per shard-hour: %.0f renewals, %.1f scans (List calls), %.0f items read",
-			perShardHour(renews), perShardHour(lists), perShardHour(items))
+		heartbeats := calls1["Heartbeat"] - calls0["Heartbeat"]
+		t.Logf("FIGURE steady state (4 workers, 100 leases, 100 taker cycles): 0 owner changes; per shard-hour: %.0f renewals, %.1f worker-row heartbeats, %.1f scans (List calls), %.0f items read",
+			perShardHour(renews), perShardHour(heartbeats), perShardHour(lists), perShardHour(items))
 	})
+}
+
+// Scenario 6. Fast start: a lone worker on a new application, whose leases
+// the shard syncer creates just after it started, then calls Rescan; and
+// ten workers starting together on a table of 100 unowned leases. The time
+// from the leases' creation (or the start) until every lease is owned.
+func TestSimFastStart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newSim(t, 0)
+		w := s.add("lone", Config{})
+		time.Sleep(20 * time.Millisecond) // the syncer's ListShards and table scan
+		created := time.Now()
+		for i := range 100 {
+			require.NoError(t, s.store.Create(t.Context(), Lease{Key: fmt.Sprintf("shard-%05d", i), Checkpoint: checkpoint.TrimHorizon}))
+		}
+		w.m.Rescan()
+		time.Sleep(time.Second)
+		require.Len(t, w.m.Held(), 100)
+		var last time.Time
+		for _, at := range takenAt(s.store, "lone") {
+			last = maxTime(last, at)
+		}
+		lone := last.Sub(created)
+		require.Less(t, lone, 100*time.Millisecond)
+
+		s2 := newSim(t, 100)
+		start := time.Now()
+		fleet := ids("f", 10)
+		for _, id := range fleet {
+			s2.add(id, Config{})
+		}
+		time.Sleep(3 * DefaultFailoverTime / 2)
+		_, _, history := s2.store.snapshot()
+		at, after := balancedAt(map[string]int{"": 100}, history, start, fleet)
+		require.False(t, at.IsZero())
+		require.Zero(t, after)
+		require.Empty(t, movesPerLease(history, start))
+		t.Logf("FIGURE fast start: a lone worker owned all 100 leases %v after they were created (Rescan; store calls of %v); "+
+			"10 workers starting together on 100 leases: balanced after %v, 0 moves",
+			lone, simLatency, at.Sub(start))
+	})
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // Scenario 5. 2,000 leases, 50 workers starting at once on a fresh table:
