@@ -417,6 +417,21 @@ func FuzzDecodeItem(f *testing.F) {
 		require.True(t, ok)
 		require.NoError(t, err)
 		require.Equal(t, l, again)
+
+		// The same row during a hand-off (the owner as checkpointOwner), and
+		// read as a worker row: never a panic, and a hand-off round-trips.
+		item["checkpointOwner"] = &types.AttributeValueMemberS{Value: owner}
+		if h, ok, err := lease.DecodeDynamoItem(item); ok && err == nil {
+			again, _, err := lease.DecodeDynamoItem(lease.EncodeDynamoItem(h))
+			require.NoError(t, err)
+			require.Equal(t, h, again)
+		}
+		item["entityType"] = &types.AttributeValueMemberS{Value: "GOKCL_WORKER"}
+		item["leaseKey"] = &types.AttributeValueMemberS{Value: "gokcl-worker:" + owner}
+		if w, ok := lease.DecodeWorkerItem(item); ok {
+			require.Equal(t, owner, w.ID)
+			require.NotEmpty(t, w.ID)
+		}
 	})
 }
 
