@@ -158,10 +158,10 @@ func (m *Manager) releaseAsked(ctx context.Context) {
 		if err := m.release(ctx, h); err != nil && ctx.Err() == nil {
 			m.log.Warn("hand-off release failed", slog.String("lease", h.key), slog.Any("error", err))
 		}
-		if l.Key != "" {
-			m.mu.Lock()
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if h.gone && l.Key != "" {
 			m.emitLocked(event{kind: eventLost, lease: l})
-			m.mu.Unlock()
 		}
 	})
 }

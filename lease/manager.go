@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gokcl/kcl/checkpoint"
+	"github.com/gokcl/kcl/internal/queue"
 )
 
 // Manager holds one worker's share of a lease table: it renews the leases it
@@ -38,8 +39,9 @@ import (
 //
 // Writes to one lease (renewals, checkpoints, the release) are serialized:
 // Checkpoint may wait for a renewal of the same lease in flight, at most
-// RenewInterval. Held, Lease, Leases, Defer and StopTaking never wait for
-// I/O. Every store call is bounded by RenewInterval (scans by TakerInterval).
+// RenewInterval. Held, Lease, Usable, Leases, Defer and StopTaking never wait
+// for I/O. Every store call is bounded by RenewInterval (scans by
+// TakerInterval).
 //
 // Time is the real clock (time.Now, timers, context deadlines) rather than an
 // injected Clock: tests run the Manager inside testing/synctest bubbles, where
@@ -53,19 +55,18 @@ type Manager struct {
 	hstore HandOffStore // store, if it supports hand-offs; nil otherwise
 	wstore WorkerStore  // store, if it keeps worker rows; nil otherwise
 
-	mu          sync.Mutex
-	held        map[string]*heldLease // guarded by mu
-	incoming    map[string]*incoming  // guarded by mu: hand-offs to this worker, not yet taken
-	released    []*heldLease          // guarded by mu: leases asked for, to release (OnHandOff is nil)
-	table       []Lease               // guarded by mu: the last scan, sorted by key
-	events      []event               // guarded by mu: waiting for the event goroutine
-	self        Worker                // guarded by mu: this worker's row as last written
-	eventsReady chan struct{}         // capacity 1: events were queued
-	heldAdded   chan struct{}         // capacity 1: wakes the renewer to rearm its drop timer
-	leaving     chan struct{}         // capacity 1: StopTaking wakes the renewer to delete this worker's row
-	rescan      chan struct{}         // capacity 1: wakes the taker
-	handOffs    chan struct{}         // capacity 1: wakes the hand-off loop
-	writeSlots  chan struct{}         // capacity writeParallelism: a token per write of parallel in flight
+	mu         sync.Mutex
+	held       map[string]*heldLease // guarded by mu
+	incoming   map[string]*incoming  // guarded by mu: hand-offs to this worker, not yet taken
+	released   []*heldLease          // guarded by mu: leases asked for, to release (OnHandOff is nil)
+	table      []Lease               // guarded by mu: the last scan, sorted by key
+	events     *queue.Queue[event]   // for the event goroutine; pushed under mu, in the order events happen
+	self       Worker                // guarded by mu: this worker's row as last written
+	heldAdded  chan struct{}         // capacity 1: wakes the renewer to rearm its drop timer
+	leaving    chan struct{}         // capacity 1: StopTaking wakes the renewer to delete this worker's row
+	rescan     chan struct{}         // capacity 1: wakes the taker
+	handOffs   chan struct{}         // capacity 1: wakes the hand-off loop
+	writeSlots chan struct{}         // capacity writeParallelism: a token per write of parallel in flight
 
 	scanMu      sync.Mutex              // serializes scans, so observations apply in order
 	seen        map[string]*observation // guarded by scanMu
@@ -89,7 +90,7 @@ func NewManager(store Store, cfg Config) (*Manager, error) {
 	if store == nil {
 		return nil, &ConfigError{Field: "Store", Problem: "NewManager needs a Store, got nil"}
 	}
-	cfg, err := cfg.withDefaults()
+	cfg, err := cfg.WithDefaults()
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +100,7 @@ func NewManager(store Store, cfg Config) (*Manager, error) {
 		log:          cfg.Logger.With(slog.String("worker", cfg.WorkerID)),
 		held:         make(map[string]*heldLease),
 		incoming:     make(map[string]*incoming),
-		eventsReady:  make(chan struct{}, 1),
+		events:       queue.New[event](),
 		heldAdded:    make(chan struct{}, 1),
 		leaving:      make(chan struct{}, 1),
 		rescan:       make(chan struct{}, 1),

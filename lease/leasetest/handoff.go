@@ -3,9 +3,9 @@ package leasetest
 import (
 	"errors"
 	"fmt"
-	"reflect"
 	"testing"
 
+	"github.com/gokcl/kcl/checkpoint"
 	"github.com/gokcl/kcl/lease"
 )
 
@@ -28,6 +28,7 @@ func handOffTests() []struct {
 		{"Get", testGet},
 		{"ConcurrentHandOff", testConcurrentHandOff},
 		{"HandOffRacesRenewal", testHandOffRacesRenewal},
+		{"ResetEndsHandOff", testResetEndsHandOff},
 	}
 }
 
@@ -69,45 +70,6 @@ func runOptionalSuites(t *testing.T, newStore NewStore) {
 	}
 }
 
-// expectLease fails t unless got equals want (parents and children
-// compared as sets).
-func expectLease(t *testing.T, want, got lease.Lease, what string) {
-	t.Helper()
-	if w, g := normalize(want), normalize(got); !reflect.DeepEqual(w, g) {
-		t.Fatalf("%s:\n got  %+v\n want %+v", what, g, w)
-	}
-}
-
-// expectStored fails t unless List shows want.
-func expectStored(t *testing.T, s lease.Store, want lease.Lease, what string) {
-	t.Helper()
-	ls, err := s.List(testContext(t))
-	if err != nil {
-		t.Fatalf("%s: List: %v", what, err)
-	}
-	for _, l := range ls {
-		if l.Key == want.Key {
-			expectLease(t, want, l, what)
-			return
-		}
-	}
-	t.Fatalf("%s: lease %s not listed", what, want.Key)
-}
-
-func expectErr(t *testing.T, err, want error, what string) {
-	t.Helper()
-	if !errors.Is(err, want) {
-		t.Fatalf("%s: got error %v, want %v", what, err, want)
-	}
-}
-
-func mustCreate(t *testing.T, s lease.Store, l lease.Lease) {
-	t.Helper()
-	if err := s.Create(testContext(t), l); err != nil {
-		t.Fatalf("create %s: %v", l.Key, err)
-	}
-}
-
 // handedOff is leaseOwned being handed from worker-1 to worker-2.
 func handedOff() lease.Lease {
 	l := leaseOwned.Clone()
@@ -118,14 +80,14 @@ func handedOff() lease.Lease {
 // testHandOff: a hand-off names the new owner in Owner and the holder in
 // CheckpointOwner and changes nothing else, the counter included.
 func testHandOff(t *testing.T, s lease.HandOffStore) {
-	mustCreate(t, s, leaseOwned)
+	create(t, s, leaseOwned)
 	got, err := s.HandOff(testContext(t), leaseOwned, "worker-2")
 	if err != nil {
 		t.Fatalf("HandOff: %v", err)
 	}
 	want := handedOff()
-	expectLease(t, want, got, "the returned lease")
-	expectStored(t, s, want, "the stored lease")
+	requireLease(t, want, got, "the returned lease")
+	requireStored(t, s, want, "the stored lease")
 	if got.Holder() != "worker-1" || !got.HandOffPending() {
 		t.Fatalf("Holder %q, HandOffPending %v: want worker-1 and true", got.Holder(), got.HandOffPending())
 	}
@@ -135,12 +97,12 @@ func testHandOff(t *testing.T, s lease.HandOffStore) {
 // pending and an unfinished shard; a refused one changes nothing.
 func testHandOffRefused(t *testing.T, s lease.HandOffStore) {
 	ctx := testContext(t)
-	mustCreate(t, s, leaseOwned)
-	mustCreate(t, s, leaseEnded)
-	mustCreate(t, s, leaseNew)
+	create(t, s, leaseOwned)
+	create(t, s, leaseEnded)
+	create(t, s, leaseNew)
 	pending := handedOff()
 	pending.Key = "shardId-000000000009"
-	mustCreate(t, s, pending)
+	create(t, s, pending)
 
 	cases := []struct {
 		name string
@@ -157,12 +119,12 @@ func testHandOffRefused(t *testing.T, s lease.HandOffStore) {
 	}
 	for _, tc := range cases {
 		_, err := s.HandOff(ctx, tc.l, tc.to)
-		expectErr(t, err, lease.ErrConflict, tc.name)
+		errorIs(t, err, lease.ErrConflict, tc.name)
 	}
-	expectStored(t, s, leaseOwned, "owned lease unchanged")
-	expectStored(t, s, leaseEnded, "finished lease unchanged")
-	expectStored(t, s, leaseNew, "unowned lease unchanged")
-	expectStored(t, s, pending, "pending hand-off unchanged")
+	requireStored(t, s, leaseOwned, "owned lease unchanged")
+	requireStored(t, s, leaseEnded, "finished lease unchanged")
+	requireStored(t, s, leaseNew, "unowned lease unchanged")
+	requireStored(t, s, pending, "pending hand-off unchanged")
 	if _, err := s.Get(ctx, "shardId-never-created"); !errors.Is(err, lease.ErrLeaseNotFound) {
 		t.Fatalf("a refused hand-off created a lease: Get returned %v", err)
 	}
@@ -173,25 +135,25 @@ func testHandOffRefused(t *testing.T, s lease.HandOffStore) {
 // checkpoint owner) succeed and keep both.
 func testWritesDuringHandOff(t *testing.T, s lease.HandOffStore) {
 	ctx := testContext(t)
-	mustCreate(t, s, leaseOwned)
+	create(t, s, leaseOwned)
 	h, err := s.HandOff(ctx, leaseOwned, "worker-2")
 	if err != nil {
 		t.Fatal(err)
 	}
 	old := leaseOwned.Clone()
 	_, err = s.Renew(ctx, old)
-	expectErr(t, err, lease.ErrLeaseLost, "renewal with the old view")
+	errorIs(t, err, lease.ErrLeaseLost, "renewal with the old view")
 	_, err = s.UpdateCheckpoint(ctx, old)
-	expectErr(t, err, lease.ErrLeaseLost, "checkpoint with the old view")
+	errorIs(t, err, lease.ErrLeaseLost, "checkpoint with the old view")
 	_, err = s.Release(ctx, old)
-	expectErr(t, err, lease.ErrLeaseLost, "release with the old view")
+	errorIs(t, err, lease.ErrLeaseLost, "release with the old view")
 	_, err = s.Take(ctx, old, "worker-3")
-	expectErr(t, err, lease.ErrConflict, "take with the old view")
+	errorIs(t, err, lease.ErrConflict, "take with the old view")
 	var refused *lease.RefusedError
 	if _, err := s.Renew(ctx, old); errors.As(err, &refused) && refused.Found != nil {
-		expectLease(t, h, *refused.Found, "the lease a refusal found")
+		requireLease(t, h, *refused.Found, "the lease a refusal found")
 	}
-	expectStored(t, s, h, "refused writes change nothing")
+	requireStored(t, s, h, "refused writes change nothing")
 
 	renewed, err := s.Renew(ctx, h)
 	if err != nil {
@@ -199,7 +161,7 @@ func testWritesDuringHandOff(t *testing.T, s lease.HandOffStore) {
 	}
 	want := h.Clone()
 	want.Counter++
-	expectLease(t, want, renewed, "renewed during the hand-off")
+	requireLease(t, want, renewed, "renewed during the hand-off")
 
 	arg := renewed.Clone()
 	arg.Checkpoint = checkpointAhead
@@ -209,8 +171,8 @@ func testWritesDuringHandOff(t *testing.T, s lease.HandOffStore) {
 	}
 	want.Counter++
 	want.Checkpoint, want.OwnerSwitchesSinceCheckpoint = checkpointAhead, 0
-	expectLease(t, want, cp, "checkpointed during the hand-off")
-	expectStored(t, s, want, "stored after the checkpoint")
+	requireLease(t, want, cp, "checkpointed during the hand-off")
+	requireStored(t, s, want, "stored after the checkpoint")
 }
 
 // testReleaseCompletesHandOff: the holder's release leaves the new owner
@@ -218,7 +180,7 @@ func testWritesDuringHandOff(t *testing.T, s lease.HandOffStore) {
 // and the new owner can take it at that counter.
 func testReleaseCompletesHandOff(t *testing.T, s lease.HandOffStore) {
 	ctx := testContext(t)
-	mustCreate(t, s, leaseOwned)
+	create(t, s, leaseOwned)
 	h, err := s.HandOff(ctx, leaseOwned, "worker-2")
 	if err != nil {
 		t.Fatal(err)
@@ -229,17 +191,17 @@ func testReleaseCompletesHandOff(t *testing.T, s lease.HandOffStore) {
 	}
 	want := leaseOwned.Clone()
 	want.Owner, want.Counter, want.OwnerSwitchesSinceCheckpoint = "worker-2", h.Counter+1, h.OwnerSwitchesSinceCheckpoint+1
-	expectLease(t, want, released, "released to the new owner")
-	expectStored(t, s, want, "stored after the release")
+	requireLease(t, want, released, "released to the new owner")
+	requireStored(t, s, want, "stored after the release")
 	_, err = s.Renew(ctx, h)
-	expectErr(t, err, lease.ErrLeaseLost, "the old holder's renewal after its release")
+	errorIs(t, err, lease.ErrLeaseLost, "the old holder's renewal after its release")
 
 	taken, err := s.Take(ctx, released, "worker-2")
 	if err != nil {
 		t.Fatalf("the new owner's take: %v", err)
 	}
 	want.Counter++
-	expectLease(t, want, taken, "taken by the new owner (no owner switch: it owned it)")
+	requireLease(t, want, taken, "taken by the new owner (no owner switch: it owned it)")
 }
 
 // testTakeEndsHandOff: a take during a hand-off (the new owner's after a
@@ -250,7 +212,7 @@ func testTakeEndsHandOff(t *testing.T, s lease.HandOffStore) {
 	for i, taker := range []string{"worker-2", "worker-3"} {
 		l := leaseOwned.Clone()
 		l.Key = fmt.Sprintf("shardId-00000000001%d", i)
-		mustCreate(t, s, l)
+		create(t, s, l)
 		h, err := s.HandOff(ctx, l, "worker-2")
 		if err != nil {
 			t.Fatal(err)
@@ -261,9 +223,9 @@ func testTakeEndsHandOff(t *testing.T, s lease.HandOffStore) {
 		}
 		want := l.Clone()
 		want.Owner, want.Counter, want.OwnerSwitchesSinceCheckpoint = taker, l.Counter+1, l.OwnerSwitchesSinceCheckpoint+1
-		expectLease(t, want, got, "taken by "+taker)
+		requireLease(t, want, got, "taken by "+taker)
 		_, err = s.Renew(ctx, h)
-		expectErr(t, err, lease.ErrLeaseLost, "the old holder's renewal after the take")
+		errorIs(t, err, lease.ErrLeaseLost, "the old holder's renewal after the take")
 	}
 }
 
@@ -273,22 +235,22 @@ func testGet(t *testing.T, s lease.HandOffStore) {
 		if l.Key == leaseOwned.Key && l.CheckpointOwner != "" {
 			l.Key = "shardId-000000000020"
 		}
-		mustCreate(t, s, l)
+		create(t, s, l)
 		got, err := s.Get(ctx, l.Key)
 		if err != nil {
 			t.Fatalf("Get %s: %v", l.Key, err)
 		}
-		expectLease(t, l, got, "Get "+l.Key)
+		requireLease(t, l, got, "Get "+l.Key)
 	}
 	_, err := s.Get(ctx, "shardId-never-created")
-	expectErr(t, err, lease.ErrLeaseNotFound, "Get of a missing lease")
+	errorIs(t, err, lease.ErrLeaseNotFound, "Get of a missing lease")
 }
 
 // testConcurrentHandOff: workers race to hand the same lease to
 // themselves; exactly one wins.
 func testConcurrentHandOff(t *testing.T, s lease.HandOffStore) {
 	ctx := testContext(t)
-	mustCreate(t, s, leaseOwned)
+	create(t, s, leaseOwned)
 	writes := make([]func() (lease.Lease, error), racers)
 	for i := range writes {
 		writes[i] = func() (lease.Lease, error) { return s.HandOff(ctx, leaseOwned, fmt.Sprintf("worker-%d", 10+i)) }
@@ -302,13 +264,13 @@ func testConcurrentHandOff(t *testing.T, s lease.HandOffStore) {
 		case err == nil:
 			winner = i
 		default:
-			expectErr(t, err, lease.ErrConflict, fmt.Sprintf("worker %d", i))
+			errorIs(t, err, lease.ErrConflict, fmt.Sprintf("worker %d", i))
 		}
 	}
 	if winner < 0 {
 		t.Fatal("no hand-off succeeded")
 	}
-	expectStored(t, s, leases[winner], "the winner's hand-off is stored")
+	requireStored(t, s, leases[winner], "the winner's hand-off is stored")
 }
 
 // testHandOffRacesRenewal: a hand-off does not depend on the counter, so it
@@ -319,7 +281,7 @@ func testHandOffRacesRenewal(t *testing.T, s lease.HandOffStore) {
 	for round := range rounds {
 		l := leaseOwned.Clone()
 		l.Key = fmt.Sprintf("shardId-00000000003%d", round)
-		mustCreate(t, s, l)
+		create(t, s, l)
 		_, errs := race([]func() (lease.Lease, error){
 			func() (lease.Lease, error) { return s.HandOff(ctx, l, "worker-2") },
 			func() (lease.Lease, error) { return s.Renew(ctx, l) },
@@ -332,9 +294,9 @@ func testHandOffRacesRenewal(t *testing.T, s lease.HandOffStore) {
 		if errs[1] == nil {
 			want.Counter++
 		} else {
-			expectErr(t, errs[1], lease.ErrLeaseLost, "renewal after the hand-off")
+			errorIs(t, errs[1], lease.ErrLeaseLost, "renewal after the hand-off")
 		}
-		expectStored(t, s, want, fmt.Sprintf("round %d", round))
+		requireStored(t, s, want, fmt.Sprintf("round %d", round))
 	}
 }
 
@@ -343,7 +305,7 @@ func testHandOffRacesRenewal(t *testing.T, s lease.HandOffStore) {
 // leases.
 func testHeartbeat(t *testing.T, s lease.WorkerStore) {
 	ctx := testContext(t)
-	mustCreate(t, s, leaseNew)
+	create(t, s, leaseNew)
 	first, err := s.Heartbeat(ctx, "worker-1")
 	if err != nil {
 		t.Fatalf("Heartbeat: %v", err)
@@ -388,7 +350,7 @@ func testDeleteWorker(t *testing.T, s lease.WorkerStore) {
 	if _, err := s.Heartbeat(ctx, "worker-1"); err != nil {
 		t.Fatal(err)
 	}
-	expectErr(t, s.DeleteWorker(ctx, w), lease.ErrConflict, "delete at a stale counter")
+	errorIs(t, s.DeleteWorker(ctx, w), lease.ErrConflict, "delete at a stale counter")
 	_, workers, err := s.ListAll(ctx)
 	if err != nil || len(workers) != 1 {
 		t.Fatalf("after a refused delete: workers %+v, %v", workers, err)
@@ -402,4 +364,22 @@ func testDeleteWorker(t *testing.T, s lease.WorkerStore) {
 	if err := s.DeleteWorker(ctx, workers[0]); err != nil {
 		t.Fatalf("deleting a missing row: %v", err)
 	}
+}
+
+// testResetEndsHandOff: an operator's reset during a hand-off leaves the
+// lease unowned, with no checkpoint owner, and both workers' writes fail.
+func testResetEndsHandOff(t *testing.T, s lease.HandOffStore) {
+	r := resetter(t, s)
+	ctx := testContext(t)
+	create(t, s, leaseOwned)
+	h, err := s.HandOff(ctx, leaseOwned, "worker-2")
+	noError(t, err)
+	got, err := r.ResetCheckpoint(ctx, h, checkpoint.TrimHorizon)
+	noError(t, err)
+	want := leaseOwned.Clone()
+	want.Owner, want.Counter, want.Checkpoint, want.OwnerSwitchesSinceCheckpoint = "", h.Counter+1, checkpoint.TrimHorizon, 0
+	requireLease(t, want, got, "reset during a hand-off")
+	requireStored(t, s, want, "stored after the reset")
+	_, err = s.Renew(ctx, h)
+	errorIs(t, err, lease.ErrLeaseLost, "the holder's renewal after the reset")
 }
