@@ -122,8 +122,9 @@ type view struct {
 
 // limits are this worker's caps; 0 means none.
 type limits struct {
-	maxLeases int // Config.MaxLeasesForWorker
-	maxSteal  int // Config.MaxLeasesToStealAtOnce
+	maxLeases int  // Config.MaxLeasesForWorker
+	maxSteal  int  // Config.MaxLeasesToStealAtOnce
+	noSteal   bool // a newcomer still settling (see Visibility): take, do not steal
 }
 
 // plan is what this worker tries in one cycle.
@@ -159,6 +160,9 @@ func planAcquisitions(v *view, lim limits, shuffle func([]*Lease)) plan {
 	room := capAt(quota[v.me], lim.maxLeases) - v.mine
 	take = take[:clamp(len(take), room)]
 	steal = steal[:clamp(len(steal), min(room-len(take), capAt(len(steal), lim.maxSteal)))]
+	if lim.noSteal {
+		steal = nil
+	}
 	room = capAt(v.total, lim.maxLeases) - v.mine - len(take) - len(steal)
 	take = append(take, v.lingeringOutside(take, room, shuffle)...)
 	return plan{take: values(take), steal: values(steal)}

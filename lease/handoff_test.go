@@ -59,7 +59,9 @@ func TestHandOffCompletes(t *testing.T) {
 		var acquired timeBox
 		a := holdTwo(t, s, h, &aEvents)
 
-		asked := time.Now()
+		// b asks at its second scan: a newcomer steals nothing in its first
+		// TakerInterval (see Visibility in balance.go).
+		asked := time.Now().Add(defaultTaker)
 		bCfg := bEvents.config(Config{WorkerID: "b"})
 		onAcquired := bCfg.OnAcquired
 		bCfg.OnAcquired = func(l Lease) { acquired.set(time.Now()); onAcquired(l) }
@@ -112,7 +114,7 @@ func TestHandOffTimesOut(t *testing.T) {
 		a := runManager(t, s, Config{WorkerID: "a", OnHandOff: h.on, OnLost: func(Lease) { lostAt.set(time.Now()) }})
 		time.Sleep(10 * time.Second)
 
-		asked := time.Now()
+		asked := time.Now().Add(defaultTaker) // b's second scan
 		b := runManager(t, s, Config{WorkerID: "b"})
 		l := <-h.ch // and never released
 		time.Sleep(DefaultFailoverTime + DefaultFailoverTime/10)

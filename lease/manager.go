@@ -55,18 +55,19 @@ type Manager struct {
 	hstore HandOffStore // store, if it supports hand-offs; nil otherwise
 	wstore WorkerStore  // store, if it keeps worker rows; nil otherwise
 
-	mu         sync.Mutex
-	held       map[string]*heldLease // guarded by mu
-	incoming   map[string]*incoming  // guarded by mu: hand-offs to this worker, not yet taken
-	released   []*heldLease          // guarded by mu: leases asked for, to release (OnHandOff is nil)
-	table      []Lease               // guarded by mu: the last scan, sorted by key
-	events     *queue.Queue[event]   // for the event goroutine; pushed under mu, in the order events happen
-	self       Worker                // guarded by mu: this worker's row as last written
-	heldAdded  chan struct{}         // capacity 1: wakes the renewer to rearm its drop timer
-	leaving    chan struct{}         // capacity 1: StopTaking wakes the renewer to delete this worker's row
-	rescan     chan struct{}         // capacity 1: wakes the taker
-	handOffs   chan struct{}         // capacity 1: wakes the hand-off loop
-	writeSlots chan struct{}         // capacity writeParallelism: a token per write of parallel in flight
+	mu          sync.Mutex
+	held        map[string]*heldLease // guarded by mu
+	incoming    map[string]*incoming  // guarded by mu: hand-offs to this worker, not yet taken
+	released    []*heldLease          // guarded by mu: leases asked for, to release (OnHandOff is nil)
+	table       []Lease               // guarded by mu: the last scan, sorted by key
+	events      *queue.Queue[event]   // for the event goroutine; pushed under mu, in the order events happen
+	self        Worker                // guarded by mu: this worker's row as last written
+	announcedAt time.Time             // guarded by mu: when this worker's row was first written
+	heldAdded   chan struct{}         // capacity 1: wakes the renewer to rearm its drop timer
+	leaving     chan struct{}         // capacity 1: StopTaking wakes the renewer to delete this worker's row
+	rescan      chan struct{}         // capacity 1: wakes the taker
+	handOffs    chan struct{}         // capacity 1: wakes the hand-off loop
+	writeSlots  chan struct{}         // capacity writeParallelism: a token per write of parallel in flight
 
 	scanMu      sync.Mutex              // serializes scans, so observations apply in order
 	seen        map[string]*observation // guarded by scanMu

@@ -51,10 +51,26 @@ func (m *Manager) heartbeat(ctx context.Context) {
 	}
 	m.mu.Lock()
 	m.self = w
+	if m.announcedAt.IsZero() {
+		m.announcedAt = time.Now()
+	}
 	m.mu.Unlock()
 	if !m.announced.Swap(true) {
 		m.log.Debug("worker row written", slog.Int64("counter", w.Counter))
 	}
+}
+
+// settling reports whether this worker, visible through its row, is still
+// within one TakerInterval of writing it first: it takes available leases
+// but steals none yet (see Visibility in balance.go). Without worker rows
+// the probe plays that part.
+func (m *Manager) settling() bool {
+	if !m.announced.Load() {
+		return false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return time.Since(m.announcedAt) < m.cfg.TakerInterval
 }
 
 // leave deletes this worker's row (at StopTaking, and at the end of Run).

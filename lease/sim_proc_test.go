@@ -355,7 +355,7 @@ func checkpointsMonotonic(t *testing.T, s *simStore) {
 // loses a lease, and the table is balanced at once. The runs vary the join's
 // phase against the holder's renewals.
 func TestSimHandOffScaleOut(t *testing.T) {
-	const runs = 6
+	const runs = 12
 	var all []time.Duration
 	var balanced time.Duration
 	for run := range runs {
@@ -537,7 +537,9 @@ func simHandOffCase(t *testing.T, seed uint64) (stats simCaseStats) {
 			if rng.IntN(2) == 0 && len(alive) > 2 {
 				// In the middle of the hand-offs: a worker at random, the
 				// most loaded (a holder), or the last to join (a new owner).
-				time.Sleep(time.Duration(rng.Int64N(int64(DefaultFailoverTime / 3))))
+				// Newcomers ask a taker cycle after they start; the
+				// holders learn of it within a renewal interval.
+				time.Sleep(DefaultFailoverTime/2 + time.Duration(rng.Int64N(int64(DefaultFailoverTime/3))))
 				victim := rng.IntN(len(alive))
 				switch rng.IntN(3) {
 				case 1:

@@ -670,7 +670,8 @@ func TestSimScale(t *testing.T) {
 }
 
 // The balancing property on real Managers: random fleets and tables; an
-// initial fleet started at staggered times, then newcomers joining at once,
+// initial fleet started at staggered times, then newcomers joining together
+// (within half a taker cycle),
 // then one worker leaving gracefully and one crashing. After each phase the
 // fleet is balanced (max − min ≤ 1, nothing unowned) and stable (no owner
 // changes); after the scale-out it is within three taker cycles, and no
@@ -730,9 +731,12 @@ func simBalanceCase(t *testing.T, seed uint64) float64 {
 	settled("initial fleet")
 	require.Less(t, lastChange(), time.Now().Add(-5*cycle), "seed %d: initial fleet not stable", seed)
 
+	// The newcomers start "together": within half a taker cycle, in random
+	// order, as a deployment's pods do.
 	join := time.Now()
 	for i := range joining {
 		s.add(id(initial+i), Config{})
+		time.Sleep(time.Duration(rng.Int64N(int64(cycle / 2 / time.Duration(joining)))))
 	}
 	time.Sleep(10 * cycle)
 	settled("scale-out")

@@ -64,7 +64,8 @@ func (m *Manager) takerCycle(ctx context.Context) time.Time {
 	}
 	m.afterScan(ctx, v)
 	if !m.stopTaking.Load() {
-		p := planAcquisitions(v, limits{m.cfg.MaxLeasesForWorker, m.cfg.MaxLeasesToStealAtOnce}, shuffleLeases)
+		lim := limits{maxLeases: m.cfg.MaxLeasesForWorker, maxSteal: m.cfg.MaxLeasesToStealAtOnce, noSteal: m.settling()}
+		p := planAcquisitions(v, lim, shuffleLeases)
 		m.logPlan(v, p)
 		if !p.probe {
 			m.markPlanned(v.available)

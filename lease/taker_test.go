@@ -98,14 +98,14 @@ func TestMaxLeasesToStealAtOnce(t *testing.T) {
 		time.Sleep(2 * time.Minute)
 		require.Len(t, b.Held(), 10)
 
-		// b, visible to a from its first scan (its worker row), asks for at
-		// most 2 per cycle, from the first.
+		// b, a newcomer, steals nothing in its first cycle, then asks for at
+		// most 2 per cycle.
 		perCycle := make(map[time.Duration]int)
 		for _, at := range takenAt(s, "b") {
 			perCycle[at.Sub(joined)]++
 		}
 		require.Equal(t, map[time.Duration]int{
-			0: 2, defaultTaker: 2, 2 * defaultTaker: 2, 3 * defaultTaker: 2, 4 * defaultTaker: 2,
+			defaultTaker: 2, 2 * defaultTaker: 2, 3 * defaultTaker: 2, 4 * defaultTaker: 2, 5 * defaultTaker: 2,
 		}, perCycle)
 	})
 }
