@@ -84,6 +84,15 @@ type Config struct {
 	// unowned or expired leases and to balance the load. Default
 	// FailoverTime/2.
 	TakerInterval time.Duration
+	// HandOffTimeout bounds a graceful hand-off. Leases move between workers
+	// (to balance the load) by hand-off: the worker that wants a lease asks
+	// its holder, whose shard worker finishes the batch in flight, calls
+	// ShutdownRequested, checkpoints and releases the lease to it, so that no
+	// record is processed twice; the holder hears of the request at its next
+	// lease renewal (every FailoverTime/3). A holder that has not released
+	// the lease within HandOffTimeout loses it to a plain steal (LeaseLost).
+	// Default FailoverTime; more than FailoverTime/3.
+	HandOffTimeout time.Duration
 	// MaxLeasesForWorker caps how many leases this worker holds. Default 0:
 	// no cap.
 	MaxLeasesForWorker int
@@ -196,8 +205,8 @@ var (
 
 // withDefaults returns cfg with defaults filled in, or a *ConfigError naming
 // the first invalid field. The lease settings (FailoverTime, TakerInterval,
-// MaxLeasesForWorker) are filled and checked by lease.Config.WithDefaults,
-// the one place that does it.
+// HandOffTimeout, MaxLeasesForWorker) are filled and checked by
+// lease.Config.WithDefaults, the one place that does it.
 func (cfg Config) withDefaults() (Config, error) {
 	bad := func(field string, format string, args ...any) (Config, error) {
 		return Config{}, &ConfigError{Field: field, Problem: fmt.Sprintf(format, args...)}
@@ -232,7 +241,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
-	cfg.FailoverTime, cfg.TakerInterval = lc.FailoverTime, lc.TakerInterval
+	cfg.FailoverTime, cfg.TakerInterval, cfg.HandOffTimeout = lc.FailoverTime, lc.TakerInterval, lc.HandOffTimeout
 	durations := []struct {
 		name string
 		v    *time.Duration
@@ -277,6 +286,7 @@ func (cfg Config) leaseConfig() lease.Config {
 		WorkerID:           cfg.WorkerID,
 		FailoverTime:       cfg.FailoverTime,
 		TakerInterval:      cfg.TakerInterval,
+		HandOffTimeout:     cfg.HandOffTimeout,
 		MaxLeasesForWorker: cfg.MaxLeasesForWorker,
 		Logger:             cfg.Logger,
 	}

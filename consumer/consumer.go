@@ -47,7 +47,9 @@ func (c *Consumer) WorkerID() string { return c.cfg.WorkerID }
 // Run consumes the stream until ctx is cancelled, then shuts down gracefully:
 // it stops fetching, lets each batch in flight finish, calls
 // ShutdownRequested, writes the final checkpoints and releases the leases, so
-// that other workers take the shards at once. When that overruns
+// that other workers take the shards at their next scan of the lease table,
+// starting where this one stopped. (A lease another worker had asked for is
+// handed to that worker.) When that overruns
 // ShutdownTimeout, the processors' contexts are cancelled, and the final
 // checkpoints and releases are still written (bounded by two renewal
 // intervals); Run returns once every goroutine it started has exited, so
@@ -110,6 +112,7 @@ func (c *Consumer) setup(ctx context.Context) error {
 	lc := c.cfg.leaseConfig()
 	lc.OnAcquired = func(l lease.Lease) { c.co.post(event{kind: eventAcquired, lease: l}) }
 	lc.OnLost = func(l lease.Lease) { c.co.post(event{kind: eventLost, lease: l}) }
+	lc.OnHandOff = func(l lease.Lease) { c.co.post(event{kind: eventHandOff, lease: l}) }
 	mgr, err := lease.NewManager(c.store, lc)
 	if err != nil {
 		return fmt.Errorf("lease manager: %w", err)

@@ -21,11 +21,13 @@ var errLeaseLost = fmt.Errorf("shard worker: %w", ErrLeaseLost)
 var errStopping = errors.New("consumer: shutting down")
 
 // shardWorker processes one leased shard, in one goroutine, from the moment
-// the lease is acquired until the shard ends, the lease is lost or the
-// consumer stops. Its context is scoped to the lease: the coordinator cancels
-// it (with cause errLeaseLost) when the lease is lost, and the consumer
-// cancels it when a shutdown overruns ShutdownTimeout. A graceful shutdown is
-// signalled by closing stopping instead, so the batch in flight can finish.
+// the lease is acquired until the shard ends, the lease is lost, another
+// worker asks for it, or the consumer stops. Its context is scoped to the
+// lease: the coordinator cancels it (with cause errLeaseLost) when the lease
+// is lost, and the consumer cancels it when a shutdown overruns
+// ShutdownTimeout. A graceful end (the consumer shuts down, or another
+// worker asked for the lease: a hand-off) is signalled by closing stopping
+// instead, so the batch in flight can finish.
 type shardWorker struct {
 	c        *Consumer
 	lease    lease.Lease
@@ -453,7 +455,9 @@ func (w *shardWorker) afterInterrupt(ctx context.Context, err error) {
 
 // shutdown ends the lease gracefully: ShutdownRequested, a final checkpoint
 // and the release, so that another worker takes the shard on its next taker
-// cycle instead of waiting for the lease to expire.
+// cycle instead of waiting for the lease to expire. When another worker
+// asked for the lease, the release hands it to that worker, which starts
+// from this checkpoint: nothing is processed twice.
 //
 // The checkpoint and the release are made even when ShutdownRequested (or
 // the batch before it) overran ShutdownTimeout and ctx was cancelled: on a
@@ -477,8 +481,13 @@ func (w *shardWorker) shutdown(ctx context.Context) {
 			w.log.Warn("final checkpoint failed", "position", w.processed.String(), "error", err)
 		}
 	}
+	l, _ := w.c.mgr.Lease(w.info.ShardID)
 	if err := w.c.mgr.Release(fctx, w.info.ShardID); err != nil {
 		w.log.Warn("lease release failed", "error", err)
+		return
+	}
+	if l.HandOffPending() {
+		w.log.Info("lease handed over", "to", l.Owner, "checkpoint", w.processed.String())
 		return
 	}
 	w.log.Info("lease released", "checkpoint", w.processed.String())

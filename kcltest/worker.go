@@ -73,7 +73,7 @@ func Start(ctx context.Context, cfg consumer.Config) (*Worker, error) {
 	if cfg.LeaseStore == nil {
 		return nil, errors.New("kcltest: Start needs Config.LeaseStore, such as lease.NewMemoryStore()")
 	}
-	cfg.LeaseStore = &gatedStore{s: cfg.LeaseStore, g: g}
+	cfg.LeaseStore = gateStore(cfg.LeaseStore, g)
 	if cfg.NewProcessor != nil {
 		cfg.NewProcessor = g.newProcessor(cfg.NewProcessor)
 	}
