@@ -22,7 +22,7 @@ import (
 // (base64 Data, timestamps in epoch seconds) and not against itself.
 
 const (
-	eventInitialResponse = "initial-response"
+	eventInitialResponse  = "initial-response"
 	eventSubscribeToShard = "SubscribeToShardEvent"
 	contentTypeJSON       = "application/json"
 )
