@@ -36,6 +36,28 @@ func (in *subscribeInput) position() types.StartingPosition {
 	return p
 }
 
+// validate refuses what Kinesis refuses before looking at the stream.
+func (in *subscribeInput) validate() error {
+	p := in.StartingPosition
+	if in.ShardID == "" || p == nil {
+		return invalid("ShardId and StartingPosition are required")
+	}
+	switch p.Type {
+	case types.ShardIteratorTypeTrimHorizon, types.ShardIteratorTypeLatest:
+	case types.ShardIteratorTypeAtTimestamp:
+		if p.Timestamp == nil {
+			return invalid("StartingPosition AT_TIMESTAMP needs a Timestamp")
+		}
+	case types.ShardIteratorTypeAtSequenceNumber, types.ShardIteratorTypeAfterSequenceNumber:
+		if aws.ToString(p.SequenceNumber) == "" {
+			return invalid("StartingPosition %s needs a SequenceNumber", p.Type)
+		}
+	default:
+		return invalid("StartingPosition type %q is not valid", p.Type)
+	}
+	return nil
+}
+
 // subscribeToShard answers SubscribeToShard: an HTTP error if the call is
 // refused, else a 200 whose body is the event stream, written as the client
 // reads it, until the subscription ends.
@@ -72,8 +94,8 @@ func (s *Server) subscribeToShard(w http.ResponseWriter, r *http.Request, body [
 // accept checks the call and registers the subscription as the open one for
 // its consumer and shard.
 func (s *Server) accept(in *subscribeInput) (*session, error) {
-	if in.ShardID == "" || in.StartingPosition == nil {
-		return nil, invalid("ShardId and StartingPosition are required")
+	if err := in.validate(); err != nil {
+		return nil, err
 	}
 	key := subKey{in.ConsumerARN, in.ShardID}
 	s.mu.Lock()
