@@ -3,15 +3,19 @@ package efotest
 import (
 	"context"
 	"errors"
+	"net/http/httptest"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/schemas"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go/transport/http/protocol/awsjson"
+
+	"github.com/gokcl/kcl/internal/testenv"
 )
 
 type fixture struct {
@@ -438,6 +442,98 @@ func TestCancelledContextEndsTheSubscription(t *testing.T) {
 		synctest.Wait()
 		if n := f.srv.Open(); n != 0 {
 			t.Errorf("%d subscriptions open after the context was cancelled", n)
+		}
+	})
+}
+
+// Over a real connection (HTTP/1.1 and HTTP/2 with TLS), each event is
+// flushed at once and a client that goes away ends the subscription.
+func TestServerOverNetHTTP(t *testing.T) {
+	for _, h2 := range []bool{false, true} {
+		srv := NewServer(Options{Heartbeat: time.Hour})
+		src := newMemSource("shard-0")
+		arn := srv.AddStream("s", memNotifier{src})
+		ts := httptest.NewUnstartedServer(srv)
+		if h2 {
+			ts.EnableHTTP2 = true
+			ts.StartTLS()
+		} else {
+			ts.Start()
+		}
+		k := kinesis.New(kinesis.Options{Region: "us-east-1", BaseEndpoint: aws.String(ts.URL),
+			Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""), HTTPClient: ts.Client()})
+		f := &fixture{src: src, srv: srv, k: k, streamARN: arn}
+		out, err := k.RegisterStreamConsumer(context.Background(), &kinesis.RegisterStreamConsumerInput{StreamARN: aws.String(arn), ConsumerName: aws.String("app")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.consumerARN = aws.ToString(out.Consumer.ConsumerARN)
+		sub, err := k.SubscribeToShard(context.Background(), &kinesis.SubscribeToShardInput{
+			ConsumerARN: out.Consumer.ConsumerARN, ShardId: aws.String("shard-0"), StartingPosition: &trimHorizon}, ownCodec)
+		if err != nil {
+			t.Fatalf("h2=%v: %v", h2, err)
+		}
+		es := sub.GetStream()
+		for _, d := range []string{"a", "b"} {
+			src.put("shard-0", d)
+			if got := data(next(t, es)); !equal(got, []string{d}) {
+				t.Fatalf("h2=%v: records %q, want %s", h2, got, d)
+			}
+		}
+		es.Close()
+		testenv.WaitFor(t, 5*time.Second, "the subscription to end on the server", func() bool { return srv.Open() == 0 })
+		ts.Close()
+	}
+}
+
+func TestConsumerRegistry(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		f := newFixture(t, Options{ActivationDelay: 2 * time.Second}, true, "shard-0")
+		arn := aws.String(f.streamARN)
+		_, err := f.k.RegisterStreamConsumer(ctx, &kinesis.RegisterStreamConsumerInput{StreamARN: arn, ConsumerName: aws.String("app")})
+		var inUse *types.ResourceInUseException
+		if !errors.As(err, &inUse) {
+			t.Errorf("second registration: %v, want ResourceInUseException", err)
+		}
+		byName := &kinesis.DescribeStreamConsumerInput{StreamARN: arn, ConsumerName: aws.String("app")}
+		d, err := f.k.DescribeStreamConsumer(ctx, byName)
+		if err != nil || d.ConsumerDescription.ConsumerStatus != types.ConsumerStatusCreating ||
+			aws.ToString(d.ConsumerDescription.ConsumerARN) != f.consumerARN || aws.ToString(d.ConsumerDescription.StreamARN) != f.streamARN {
+			t.Fatalf("describe by name: %+v, %v; want CREATING %s", d, err, f.consumerARN)
+		}
+		var notActive *types.ResourceInUseException
+		if _, err := f.subscribe("shard-0", trimHorizon); !errors.As(err, &notActive) {
+			t.Errorf("subscription of a CREATING consumer: %v, want ResourceInUseException", err)
+		}
+		time.Sleep(2 * time.Second)
+		d, err = f.k.DescribeStreamConsumer(ctx, &kinesis.DescribeStreamConsumerInput{ConsumerARN: aws.String(f.consumerARN)})
+		if err != nil || d.ConsumerDescription.ConsumerStatus != types.ConsumerStatusActive {
+			t.Fatalf("describe by ARN after the delay: %+v, %v; want ACTIVE", d, err)
+		}
+		l, err := f.k.ListStreamConsumers(ctx, &kinesis.ListStreamConsumersInput{StreamARN: arn})
+		if err != nil || len(l.Consumers) != 1 || aws.ToString(l.Consumers[0].ConsumerName) != "app" {
+			t.Errorf("list: %+v, %v", l, err)
+		}
+		sum, err := f.k.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String("s")})
+		if err != nil || aws.ToString(sum.StreamDescriptionSummary.StreamARN) != f.streamARN || aws.ToInt32(sum.StreamDescriptionSummary.ConsumerCount) != 1 {
+			t.Errorf("stream summary: %+v, %v", sum, err)
+		}
+
+		es := f.mustSubscribe(t, "shard-0", trimHorizon)
+		synctest.Wait()
+		if _, err := f.k.DeregisterStreamConsumer(ctx, &kinesis.DeregisterStreamConsumerInput{ConsumerARN: aws.String(f.consumerARN)}); err != nil {
+			t.Fatal(err)
+		}
+		var notFound *types.ResourceNotFoundException
+		if err := ended(t, es); !errors.As(err, &notFound) {
+			t.Errorf("subscription of a deregistered consumer ended with %v, want ResourceNotFoundException", err)
+		}
+		if _, err := f.k.DescribeStreamConsumer(ctx, byName); !errors.As(err, &notFound) {
+			t.Errorf("describe after deregistration: %v, want ResourceNotFoundException", err)
+		}
+		if n := f.srv.Calls("RegisterStreamConsumer"); n != 2 {
+			t.Errorf("Calls(RegisterStreamConsumer) = %d, want 2", n)
 		}
 	})
 }

@@ -21,7 +21,6 @@ type memSource struct {
 	shards  map[string]*memShard
 	seq     int
 	changed map[string]chan struct{}
-	calls   int // GetRecords
 }
 
 type memShard struct {
@@ -76,12 +75,6 @@ func (s *memSource) wakeLocked(shard string) {
 	}
 }
 
-func (s *memSource) getRecordsCalls() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.calls
-}
-
 // changedChan is Notifier.Changed, for memNotifier.
 func (s *memSource) changedChan(shard string) <-chan struct{} {
 	s.mu.Lock()
@@ -134,7 +127,6 @@ func (s *memSource) GetRecords(_ context.Context, in *kinesis.GetRecordsInput, _
 	idx, _ := strconv.Atoi(pos)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.calls++
 	sh := s.shards[id]
 	end := min(idx+int(aws.ToInt32(in.Limit)), len(sh.records))
 	out := &kinesis.GetRecordsOutput{Records: sh.records[idx:end:end], MillisBehindLatest: aws.Int64(int64(len(sh.records)-end) * 1000)}
