@@ -203,31 +203,31 @@ func (co *coordinator) finishedChanged() <-chan struct{} {
 	return co.fchanged
 }
 
-// pendingParents returns the parents that are not done yet: whose lease
-// exists and has not reached SHARD_END, judged from the lease manager's last
-// table scan and this worker's own finished shards.
-func (co *coordinator) pendingParents(parents []string) []string {
+// isFinished reports whether this worker processed the shard to its end.
+func (co *coordinator) isFinished(shardID string) bool {
+	co.fmu.Lock()
+	defer co.fmu.Unlock()
+	return co.finished[shardID]
+}
+
+// lineage returns a snapshot of the shard lineage as this worker knows it:
+// the last shard listing, the lease manager's last table scan and this
+// worker's own finished shards.
+func (co *coordinator) lineage() *lineage {
+	return newLineage(co.syncer.graph.Load(), co.c.mgr.Leases(), co.isFinished)
+}
+
+// pendingParents returns the parents that still block the shard (see
+// lineage.parentDone).
+func (co *coordinator) pendingParents(shardID string, parents []string) []string {
 	if len(parents) == 0 {
 		return nil
 	}
-	table := co.c.mgr.Leases()
+	ln := co.lineage()
 	var pending []string
 	for _, p := range parents {
-		co.fmu.Lock()
-		done := co.finished[p]
-		co.fmu.Unlock()
-		if done {
-			continue
-		}
-		if table == nil {
-			pending = append(pending, p) // no scan yet: cannot tell
-			continue
-		}
-		for _, l := range table {
-			if l.Key == p && !l.Finished() {
-				pending = append(pending, p)
-				break
-			}
+		if !ln.parentDone(shardID, p) {
+			pending = append(pending, p)
 		}
 	}
 	return pending

@@ -32,8 +32,9 @@ import (
 //
 // Writes to one lease (renewals, checkpoints, the release) are serialized:
 // Checkpoint may wait for a renewal of the same lease in flight, at most
-// RenewInterval. Held, Lease, Leases, Defer and StopTaking never wait for
-// I/O. Every store call is bounded by RenewInterval (scans by TakerInterval).
+// RenewInterval. Held, Lease, Usable, Leases, Defer and StopTaking never wait
+// for I/O. Every store call is bounded by RenewInterval (scans by
+// TakerInterval).
 //
 // Time is the real clock (time.Now, timers, context deadlines) rather than an
 // injected Clock: tests run the Manager inside testing/synctest bubbles, where
@@ -70,7 +71,7 @@ func NewManager(store Store, cfg Config) (*Manager, error) {
 	if store == nil {
 		return nil, &ConfigError{Field: "Store", Problem: "NewManager needs a Store, got nil"}
 	}
-	cfg, err := cfg.withDefaults()
+	cfg, err := cfg.WithDefaults()
 	if err != nil {
 		return nil, err
 	}
