@@ -157,16 +157,13 @@ func (s *Server) describeStreamSummary(body []byte) (any, error) {
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	arn := in.StreamARN
-	if arn == "" {
-		arn = StreamARN(in.StreamName)
+	st, err := s.streamFor(in.StreamName, in.StreamARN)
+	if err != nil {
+		return nil, err
 	}
+	arn := st.arn
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := s.streams[arn]
-	if st == nil {
-		return nil, notFound("stream %s not found", arn)
-	}
 	n := 0
 	for _, c := range s.consumers {
 		if c.streamARN == arn {

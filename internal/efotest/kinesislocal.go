@@ -2,6 +2,7 @@ package efotest
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go/eventstream"
 )
 
@@ -39,11 +43,17 @@ type HTTPClient interface {
 //		o.HTTPClient = &efotest.KinesisLocal{Next: o.HTTPClient}
 //	})
 //
-// The server still never ends a subscription at the end of a closed shard:
-// test shard ends over fan-out with Server.
+// The server never ends a subscription at the end of a closed shard. With
+// ShardEnds set, the wrapper supplies that end: after each empty event it
+// asks ShardEnds (a client of the same server, without this wrapper) for
+// the records after the event's continuation, and when the shard has none
+// and is closed, it sends the last event (no continuation, the children)
+// and ends the stream. Test the consumer's shard ends with Server; this is
+// for demonstrations on the test server.
 type KinesisLocal struct {
-	Next     HTTPClient
-	Lifetime time.Duration
+	Next      HTTPClient
+	Lifetime  time.Duration
+	ShardEnds Source
 }
 
 // maxFrame bounds one event-stream message: Kinesis events are at most a
@@ -63,8 +73,19 @@ var initialResponseFrame = func() []byte {
 // sends one a second).
 func (k *KinesisLocal) Do(req *http.Request) (*http.Response, error) {
 	start := time.Now()
+	subscribe := strings.HasSuffix(req.Header.Get("X-Amz-Target"), ".SubscribeToShard")
+	var streamARN, shardID string
+	if subscribe && k.ShardEnds != nil && req.Body != nil {
+		body, err := io.ReadAll(req.Body)
+		_ = req.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		streamARN, shardID = subscribedShard(body)
+	}
 	resp, err := k.Next.Do(req)
-	if err != nil || resp.StatusCode != http.StatusOK || !strings.HasSuffix(req.Header.Get("X-Amz-Target"), ".SubscribeToShard") {
+	if err != nil || resp.StatusCode != http.StatusOK || !subscribe {
 		return resp, err
 	}
 	first, err := readFrame(resp.Body, nil)
@@ -79,6 +100,10 @@ func (k *KinesisLocal) Do(req *http.Request) (*http.Response, error) {
 	body := &localBody{src: resp.Body, pending: append(append([]byte(nil), initialResponseFrame...), first...)}
 	if k.Lifetime > 0 {
 		body.deadline = start.Add(k.Lifetime)
+	}
+	if k.ShardEnds != nil {
+		body.ends, body.ctx = k.ShardEnds, req.Context()
+		body.streamARN, body.shardID = streamARN, shardID
 	}
 	resp.Body = body
 	return resp, nil
@@ -139,11 +164,30 @@ func readFrame(r io.Reader, buf []byte) ([]byte, error) {
 	return buf, nil
 }
 
+// subscribedShard returns the stream ARN and shard of a SubscribeToShard
+// request body.
+func subscribedShard(body []byte) (streamARN, shardID string) {
+	var in struct {
+		ConsumerARN string
+		ShardID     string `json:"ShardId"`
+	}
+	if json.Unmarshal(body, &in) != nil {
+		return "", ""
+	}
+	streamARN, _, _ = strings.Cut(in.ConsumerARN, "/consumer/")
+	return streamARN, in.ShardID
+}
+
 // localBody hands out the event stream message by message, so that it can
-// end it cleanly between two messages once its deadline has passed.
+// end it cleanly between two messages once its deadline has passed, and
+// add the end of a closed shard.
 type localBody struct {
 	src      io.ReadCloser
 	deadline time.Time // zero: none
+
+	ends               Source // nil: no shard end supplied
+	ctx                context.Context
+	streamARN, shardID string
 
 	pending []byte // what is left of the message being handed out
 	buf     []byte
@@ -163,6 +207,9 @@ func (b *localBody) Read(p []byte) (int, error) {
 		}
 		b.buf = frame
 		b.pending = frame
+		if end := b.shardEnd(frame); end != nil {
+			b.pending, b.ended = end, true
+		}
 	}
 	n := copy(p, b.pending)
 	b.pending = b.pending[n:]
@@ -170,3 +217,45 @@ func (b *localBody) Read(p []byte) (int, error) {
 }
 
 func (b *localBody) Close() error { return b.src.Close() }
+
+// shardEnd returns the last event of the shard when frame is an empty event
+// and the shard has nothing after its continuation and is closed; else nil.
+func (b *localBody) shardEnd(frame []byte) []byte {
+	if b.ends == nil || b.shardID == "" {
+		return nil
+	}
+	m, err := eventstream.NewDecoder().Decode(bytes.NewReader(frame), nil)
+	if err != nil {
+		return nil
+	}
+	if t := m.Headers.Get(eventstream.EventTypeHeader); t == nil || t.String() != eventSubscribeToShard {
+		return nil
+	}
+	var ev struct {
+		Records                    []json.RawMessage
+		ContinuationSequenceNumber string
+	}
+	if json.Unmarshal(m.Payload, &ev) != nil || len(ev.Records) > 0 || ev.ContinuationSequenceNumber == "" {
+		return nil
+	}
+	it, err := b.ends.GetShardIterator(b.ctx, &kinesis.GetShardIteratorInput{
+		StreamARN: aws.String(b.streamARN), ShardId: aws.String(b.shardID),
+		ShardIteratorType: types.ShardIteratorTypeAfterSequenceNumber, StartingSequenceNumber: aws.String(ev.ContinuationSequenceNumber),
+	})
+	if err != nil {
+		return nil
+	}
+	out, err := b.ends.GetRecords(b.ctx, &kinesis.GetRecordsInput{ShardIterator: it.ShardIterator, Limit: aws.Int32(1), StreamARN: aws.String(b.streamARN)})
+	if err != nil || len(out.Records) > 0 || out.NextShardIterator != nil {
+		return nil
+	}
+	children := out.ChildShards
+	if children == nil {
+		children = []types.ChildShard{}
+	}
+	var buf bytes.Buffer
+	if newEncoder().subscribeToShardEvent(&buf, &types.SubscribeToShardEvent{MillisBehindLatest: aws.Int64(0), ChildShards: children}) != nil {
+		return nil
+	}
+	return buf.Bytes()
+}

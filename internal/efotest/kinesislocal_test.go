@@ -153,3 +153,57 @@ func TestReadFrame(t *testing.T) {
 		t.Error("a 4 GiB length was accepted")
 	}
 }
+
+// emptyAfterFirst answers like kinesis-local on a closed shard: its record
+// (sequence number 101), then empty events continuing from it, forever.
+type emptyAfterFirst struct{}
+
+func (emptyAfterFirst) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusOK)
+	enc := newEncoder()
+	for i := 0; ; i++ {
+		ev := &types.SubscribeToShardEvent{ContinuationSequenceNumber: aws.String("101"), MillisBehindLatest: aws.Int64(0), Records: []types.Record{}}
+		if i == 0 {
+			ev.Records = []types.Record{{Data: []byte("a"), PartitionKey: aws.String("k"), SequenceNumber: aws.String("101")}}
+		}
+		if enc.subscribeToShardEvent(w, ev) != nil {
+			return
+		}
+		select {
+		case <-r.Context().Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func TestKinesisLocalSuppliesTheShardEnd(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := newMemSource("shard")
+		if seqs := src.put("shard", "a"); seqs[0] != "101" {
+			t.Fatalf("sequence %s", seqs[0])
+		}
+		src.close("shard", "child")
+		k := NewClient(emptyAfterFirst{}, func(o *kinesis.Options) {
+			o.RetryMaxAttempts = 1
+			o.HTTPClient = &KinesisLocal{Next: o.HTTPClient, ShardEnds: src}
+		})
+		out, err := k.SubscribeToShard(context.Background(), &kinesis.SubscribeToShardInput{
+			ConsumerARN: aws.String(StreamARN("s") + "/consumer/app:1"), ShardId: aws.String("shard"), StartingPosition: &trimHorizon}, ownCodec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		es := out.GetStream()
+		defer es.Close()
+		if got := data(next(t, es)); !equal(got, []string{"a"}) {
+			t.Fatalf("records %q, want a", got)
+		}
+		last := next(t, es)
+		if last.ContinuationSequenceNumber != nil || len(last.ChildShards) != 1 || aws.ToString(last.ChildShards[0].ShardId) != "child" {
+			t.Fatalf("last event %+v, want no continuation and the child", last)
+		}
+		if err := ended(t, es); err != nil {
+			t.Errorf("end: %v", err)
+		}
+	})
+}

@@ -127,8 +127,11 @@ var (
 // Server is an http.Handler for the Kinesis enhanced fan-out API:
 // SubscribeToShard, RegisterStreamConsumer, DescribeStreamConsumer,
 // ListStreamConsumers, DeregisterStreamConsumer and DescribeStreamSummary,
-// for the streams added with AddStream. Other operations are answered with
-// UnknownOperationException. Its methods are safe for concurrent use.
+// for the streams added with AddStream. It also passes GetShardIterator,
+// GetRecords and (for a ShardLister) ListShards to the stream's Source, so
+// that a whole consumer can run through the SDK. Other operations are
+// answered with UnknownOperationException. Its methods are safe for
+// concurrent use.
 type Server struct {
 	opts Options
 
@@ -218,9 +221,14 @@ func StreamARN(name string) string {
 	return "arn:aws:kinesis:us-east-1:000000000000:stream/" + name
 }
 
-// AddStream serves the stream named name from src and returns its ARN.
+// AddStream serves the stream named name from src and returns its ARN:
+// src's own if it has an ARN() string method (as kcltest.Stream does), else
+// StreamARN(name).
 func (s *Server) AddStream(name string, src Source) string {
 	arn := StreamARN(name)
+	if a, ok := src.(interface{ ARN() string }); ok {
+		arn = a.ARN()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.streams[arn] = &stream{name: name, arn: arn, src: src}
@@ -286,6 +294,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		out, err = s.deregisterStreamConsumer(body)
 	case "DescribeStreamSummary":
 		out, err = s.describeStreamSummary(body)
+	case "ListShards":
+		out, err = s.listShards(r.Context(), body)
+	case "GetShardIterator":
+		out, err = s.getShardIterator(r.Context(), body)
+	case "GetRecords":
+		s.getRecords(r.Context(), w, body)
+		return
 	default:
 		err = &smithy.GenericAPIError{Code: "UnknownOperationException", Message: op + " is not served by efotest"}
 	}

@@ -128,7 +128,11 @@ func (s *memSource) GetRecords(_ context.Context, in *kinesis.GetRecordsInput, _
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sh := s.shards[id]
-	end := min(idx+int(aws.ToInt32(in.Limit)), len(sh.records))
+	limit := int(aws.ToInt32(in.Limit))
+	if limit <= 0 {
+		limit = 10000
+	}
+	end := min(idx+limit, len(sh.records))
 	out := &kinesis.GetRecordsOutput{Records: sh.records[idx:end:end], MillisBehindLatest: aws.Int64(int64(len(sh.records)-end) * 1000)}
 	if sh.closed && end == len(sh.records) {
 		out.ChildShards = sh.children
