@@ -18,8 +18,8 @@ import (
 // source whose records Kinesis pushes as they arrive. A subscription ends
 // after 5 minutes, or on an error; the next one starts after the last event
 // handed over (its ContinuationSequenceNumber), so nothing is read twice or
-// skipped. Each event becomes one batch, converted and budgeted as the
-// fetcher's GetRecords responses are.
+// skipped. Each event is budgeted, converted and handed over as the
+// fetcher's GetRecords responses are: as one batch, or in parts.
 //
 // Backpressure: the subscriber takes the next event from the stream only
 // once the previous one has its budget and is handed over (the worker took
@@ -48,8 +48,8 @@ func newSubscriber(c *Consumer, shardID string, start checkpoint.Position, conv 
 // run subscribes again and again until the shard ends or ctx is done, then
 // closes s.out. Errors are retried with backoff (among them
 // ResourceInUseException: the previous owner's subscription is still open);
-// a subscription that ended cleanly is renewed at once. It returns only
-// ctx's error.
+// a subscription that ended cleanly is renewed at once, one call a second at
+// most. It returns only ctx's error.
 func (s *subscriber) run(ctx context.Context) error {
 	defer close(s.out)
 	defer s.releaseResponse() // cancelled between the parts of an event
