@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gokcl/kcl/internal/queue"
 	"github.com/gokcl/kcl/lease"
 )
 
@@ -41,9 +42,7 @@ type workerHandle struct {
 type coordinator struct {
 	c *Consumer
 
-	mu     sync.Mutex
-	queue  []event
-	wakeup chan struct{} // capacity 1: "the queue is not empty"
+	events *queue.Queue[event]
 
 	workers  map[string]*workerHandle
 	wg       sync.WaitGroup // shard workers
@@ -61,7 +60,7 @@ type coordinator struct {
 func newCoordinator(c *Consumer) *coordinator {
 	co := &coordinator{
 		c:        c,
-		wakeup:   make(chan struct{}, 1),
+		events:   queue.New[event](),
 		workers:  make(map[string]*workerHandle),
 		stopping: make(chan struct{}),
 		finished: make(map[string]bool),
@@ -73,13 +72,7 @@ func newCoordinator(c *Consumer) *coordinator {
 
 // post queues an event for the loop. It never blocks.
 func (co *coordinator) post(e event) {
-	co.mu.Lock()
-	co.queue = append(co.queue, e)
-	co.mu.Unlock()
-	select {
-	case co.wakeup <- struct{}{}:
-	default:
-	}
+	co.events.Push(e)
 }
 
 // run is the coordinator's loop. It returns nil when ctx is cancelled, or
@@ -105,18 +98,14 @@ func (co *coordinator) run(ctx context.Context, mgrDone chan error) error {
 				err = errors.New("stopped unexpectedly")
 			}
 			return fmt.Errorf("lease manager: %w", err)
-		case <-co.wakeup:
+		case <-co.events.Ready():
 			co.drain()
 		}
 	}
 }
 
 func (co *coordinator) drain() {
-	co.mu.Lock()
-	events := co.queue
-	co.queue = nil
-	co.mu.Unlock()
-	for _, e := range events {
+	for _, e := range co.events.Drain() {
 		switch e.kind {
 		case eventAcquired:
 			co.start(e.lease)
@@ -176,7 +165,7 @@ func (co *coordinator) stopWorkers(timeout time.Duration, hardCancel context.Can
 		select {
 		case <-done:
 			return
-		case <-co.wakeup:
+		case <-co.events.Ready():
 			co.drain()
 		case <-t.C:
 			co.c.log.Warn("graceful shutdown overran ShutdownTimeout; cancelling shard workers", "timeout", timeout)

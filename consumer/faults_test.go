@@ -2,6 +2,7 @@ package consumer_test
 
 import (
 	"context"
+	"errors"
 	"math/big"
 	"slices"
 	"sync"
@@ -105,4 +106,77 @@ func TestShardEndedIsNotCalledAfterTheLeaseIsLost(t *testing.T) {
 		r.stop(t)
 		require.Equal(t, []string{"process", "lost"}, proc.got())
 	})
+}
+
+// endFailProc processes records, fails ShardEnded until told otherwise, and
+// records its callbacks.
+type endFailProc struct {
+	endLossProc
+	failing chan struct{} // closed at the first failing ShardEnded
+	once    sync.Once
+}
+
+func (p *endFailProc) ProcessRecords(context.Context, *Batch) error {
+	p.note("process")
+	return nil
+}
+
+func (p *endFailProc) ShardEnded(context.Context, ShardInfo) error {
+	p.note("ended")
+	p.once.Do(func() { close(p.failing) })
+	return errors.New("not now")
+}
+
+func (p *endFailProc) ShutdownRequested(context.Context, ShardInfo) error {
+	p.note("shutdown")
+	return nil
+}
+
+// A shard interrupted while it is ending (ShardEnded keeps failing) is not
+// finished: a graceful shutdown releases it at its last checkpoint (the
+// next owner ends it), and a lost lease is reported as such.
+func TestInterruptedWhileEnding(t *testing.T) {
+	for _, how := range []string{"shutdown", "lease lost"} {
+		t.Run(how, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				stream := newStream(testStream, 1)
+				putPlain(stream, "x", 10, 5)
+				parent := "shardId-000000000000"
+				left, right, err := stream.Split(parent, nil)
+				require.NoError(t, err)
+				store := lease.NewMemoryStore()
+				proc := &endFailProc{failing: make(chan struct{})}
+				newProc := func(shardID string) RecordProcessor {
+					if shardID == parent {
+						return proc
+					}
+					return RecordProcessorFunc(func(context.Context, *Batch) error { return nil })
+				}
+				r := start(t, testConfig(stream, store, "w1", newProc))
+				<-proc.failing
+				if how == "shutdown" {
+					r.stop(t)
+					require.Equal(t, "shutdown", proc.got()[len(proc.got())-1])
+					l := leaseOf(t, store, parent)
+					require.Empty(t, l.Owner, "released")
+					require.False(t, l.Finished(), "not at SHARD_END: ShardEnded never succeeded")
+				} else {
+					_, err = store.Take(context.Background(), leaseOf(t, store, parent), "intruder")
+					require.NoError(t, err)
+					waitFor(t, time.Minute, "LeaseLost", func() bool { return slices.Contains(proc.got(), "lost") })
+					r.stop(t)
+					require.Equal(t, "lost", proc.got()[len(proc.got())-1])
+					require.NotContains(t, proc.got(), "shutdown")
+					l := leaseOf(t, store, parent)
+					require.Equal(t, "intruder", l.Owner)
+					require.False(t, l.Finished())
+				}
+				for _, child := range []string{left, right} {
+					for _, l := range allLeases(t, store) {
+						require.NotEqual(t, child, l.Key, "no child lease before the parent ends")
+					}
+				}
+			})
+		})
+	}
 }

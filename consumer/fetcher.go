@@ -41,7 +41,7 @@ func newFetcher(c *Consumer, shardID string, start checkpoint.Position, conv con
 func (f *fetcher) run(ctx context.Context) error {
 	defer close(f.out)
 	defer f.releaseResponse() // cancelled between the parts of a response
-	bo := backoff{base: 100 * time.Millisecond, max: 10 * time.Second}
+	bo := fetchBackoff
 	for {
 		b, err := f.next(ctx)
 		if err != nil {

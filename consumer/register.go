@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -30,7 +29,7 @@ func (c *Consumer) fanOutConsumer(ctx context.Context) (string, error) {
 	}
 	name := r.consumerName(&c.cfg)
 	streamARN := c.cfg.StreamARN
-	bo := backoff{base: 500 * time.Millisecond, max: 10 * time.Second}
+	bo := registerBackoff
 	for {
 		arn, err := c.registerConsumer(ctx, &streamARN, name)
 		if err == nil {
@@ -98,7 +97,7 @@ func (c *Consumer) waitActive(ctx context.Context, desc *types.ConsumerDescripti
 		return "", errors.New("describe: no consumer in the response")
 	}
 	arn := aws.ToString(desc.ConsumerARN)
-	bo := backoff{base: 200 * time.Millisecond, max: 5 * time.Second}
+	bo := activeBackoff
 	for status := desc.ConsumerStatus; status != types.ConsumerStatusActive; {
 		if status == types.ConsumerStatusDeleting {
 			return "", errConsumerDeleting

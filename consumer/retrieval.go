@@ -39,9 +39,9 @@ func Polling() Retrieval { return Retrieval{} }
 // Run registers the stream consumer when it does not exist, waits until it
 // is ACTIVE, and uses it from every worker of the application: many workers
 // starting at once register it once. Run never deregisters it, since other
-// workers of the application use it: deregister it with the Kinesis API
-// (DeregisterStreamConsumer) once no worker uses it. Registered consumers
-// are billed by the hour and a stream has at most 20 of them.
+// workers of the application use it: deregister it (gokcl fanout
+// deregister, or DeregisterStreamConsumer) once no worker uses it.
+// Registered consumers are billed by the hour and a stream has at most 20.
 //
 // Config.Kinesis must then also provide SubscribeToShard,
 // RegisterStreamConsumer and DescribeStreamConsumer, and

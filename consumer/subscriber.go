@@ -53,7 +53,7 @@ func newSubscriber(c *Consumer, shardID string, start checkpoint.Position, conv 
 func (s *subscriber) run(ctx context.Context) error {
 	defer close(s.out)
 	defer s.releaseResponse() // cancelled between the parts of an event
-	bo := backoff{base: 200 * time.Millisecond, max: 10 * time.Second}
+	bo := subscribeBackoff
 	for {
 		if !sleep(ctx, minSubscribeGap-time.Since(s.lastSubscribe)) {
 			return ctx.Err()

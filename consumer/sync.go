@@ -56,7 +56,7 @@ func (s *shardSyncer) kick() {
 // run syncs until ctx is done. It returns an error only when the first sync
 // finds that the stream does not exist; other failures are retried.
 func (s *shardSyncer) run(ctx context.Context) error {
-	bo := backoff{base: 500 * time.Millisecond, max: 30 * time.Second}
+	bo := syncBackoff
 	for synced := false; ; {
 		err := s.sync(ctx)
 		wait := s.c.cfg.ShardSyncInterval

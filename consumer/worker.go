@@ -374,7 +374,7 @@ func (w *shardWorker) autoCheckpoint(ctx context.Context) {
 // retry calls fn until it succeeds, backing off between attempts; it gives
 // up only when the lease ends or the consumer stops.
 func (w *shardWorker) retry(ctx context.Context, what string, fn func(context.Context) error) error {
-	bo := backoff{base: 200 * time.Millisecond, max: 30 * time.Second}
+	bo := workBackoff
 	for {
 		err := fn(ctx)
 		if err == nil {
