@@ -120,6 +120,11 @@ type Config struct {
 	// checkpoints asynchronously must finish that work in ShardEnded, and at
 	// shutdown in ShutdownRequested, through a Batch it kept.
 	ManualCheckpoint bool
+	// Retrieval is how records are read: Polling() (the default, also the
+	// zero value), EnhancedFanOut(name) or EnhancedFanOutARN(arn). With
+	// enhanced fan-out, Kinesis must provide more calls (see
+	// EnhancedFanOut); MaxRecords and PollInterval do not apply.
+	Retrieval Retrieval
 	// DropMisroutedAggregates drops, whole, every aggregated record that
 	// holds a user record whose hash key falls outside the shard it was read
 	// from, as the Java KCL does. Default false: such user records are
@@ -143,7 +148,12 @@ type Config struct {
 	// describing them. It is a bound, not a target: before each GetRecords
 	// call the consumer reserves the most the response may hold (Kinesis
 	// sends records of at most 1 MiB and 10 MiB per call) and lowers the
-	// call's Limit to fit. Default 256 MiB; at least 2 MiB.
+	// call's Limit to fit. With enhanced fan-out, Kinesis pushes the events:
+	// a shard's subscription takes its next event only once it has the
+	// budget for it, so beyond the bound each subscription holds at most the
+	// event waiting for budget and what the SDK and the connection have
+	// read ahead (two events, and the HTTP/2 window). Default 256 MiB; at
+	// least 2 MiB.
 	MaxBufferedBytes int64
 	// ShutdownTimeout bounds a graceful shutdown: finishing the batches in
 	// flight and ShutdownRequested. When it is overrun, the processors'
@@ -272,6 +282,9 @@ func (cfg Config) withDefaults() (Config, error) {
 		cfg.MaxBufferedBytes = DefaultMaxBufferedBytes
 	case cfg.MaxBufferedBytes < minBufferedBytes:
 		return bad("MaxBufferedBytes", "%d is less than the minimum 2 MiB (one 1 MiB record and room for another shard's batch)", cfg.MaxBufferedBytes)
+	}
+	if err := cfg.Retrieval.check(&cfg); err != nil {
+		return Config{}, err
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

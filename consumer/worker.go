@@ -184,10 +184,10 @@ func safely(what string, fn func() error) (err error) {
 	return fn()
 }
 
-// process runs the fetcher and delivers its batches until the shard ends
+// process runs the shard's source and delivers its batches until the shard ends
 // (returning its last batch), the lease is lost or the consumer stops.
 func (w *shardWorker) process(ctx context.Context) (*fetchedBatch, error) {
-	f := newFetcher(w.c, w.info.ShardID, w.lease.Checkpoint, w.converter())
+	f := w.newSource()
 	fctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -197,7 +197,7 @@ func (w *shardWorker) process(ctx context.Context) (*fetchedBatch, error) {
 	defer func() {
 		cancel()
 		<-done
-		for b := range f.out { // batches fetched ahead and never processed
+		for b := range f.batches() { // batches fetched ahead and never processed
 			f.done(b)
 		}
 	}()
@@ -208,7 +208,7 @@ func (w *shardWorker) process(ctx context.Context) (*fetchedBatch, error) {
 			return nil, context.Cause(ctx)
 		case <-w.stopping:
 			return nil, errStopping
-		case b, ok := <-f.out:
+		case b, ok := <-f.batches():
 			if !ok {
 				return nil, context.Cause(ctx)
 			}
@@ -228,6 +228,15 @@ func (w *shardWorker) process(ctx context.Context) (*fetchedBatch, error) {
 			}
 		}
 	}
+}
+
+// newSource returns the shard's reader: a subscriber with enhanced fan-out,
+// else a fetcher.
+func (w *shardWorker) newSource() source {
+	if w.c.cfg.Retrieval.FanOut() {
+		return newSubscriber(w.c, w.info.ShardID, w.lease.Checkpoint, w.converter())
+	}
+	return newFetcher(w.c, w.info.ShardID, w.lease.Checkpoint, w.converter())
 }
 
 // converter returns the shard's record converter: it resumes after the
