@@ -1,12 +1,9 @@
 package consumer
 
 import (
-	"context"
 	"fmt"
 	"regexp"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
 	"github.com/gokcl/kcl/lease"
 )
@@ -142,11 +139,4 @@ func (d FormerStreamsDeletion) String() string {
 		return "DeleteIfUndiscovered"
 	}
 	return fmt.Sprintf("FormerStreamsDeletion(%d)", uint8(d))
-}
-
-// streamDescriber is the Kinesis call a multi-stream consumer makes besides
-// KinesisAPI's, to learn a stream's identity (its account, from the ARN, and
-// its creation time); *kinesis.Client has it.
-type streamDescriber interface {
-	DescribeStreamSummary(ctx context.Context, in *kinesis.DescribeStreamSummaryInput, optFns ...func(*kinesis.Options)) (*kinesis.DescribeStreamSummaryOutput, error)
 }

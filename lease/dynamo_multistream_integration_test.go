@@ -69,11 +69,12 @@ func TestIntegrationKCLMultiStreamGoldenWrites(t *testing.T) {
 		map[string]types.AttributeValue{"leaseCounter": n("313"), "checkpoint": str("SHARD_END"), "checkpointSubSequenceNumber": n("0"),
 			"ownerSwitchesSinceCheckpoint": n("0"), "childShardIds": &types.AttributeValueMemberSS{Value: []string{"shardId-000000000005"}}})
 
-	key = paymentsID.LeaseKey("shardId-000000000001") // KCL 3.x, mid hand-off
+	// KCL 3.x, mid hand-off: the release completes the hand-off to worker-c.
+	key = paymentsID.LeaseKey("shardId-000000000001")
 	_, err = s.Release(ctx, kclMultiLeases[key])
 	require.NoError(t, err)
 	requireRawChanges(t, raw[key], getItem(t, client, s.Table(), key),
-		map[string]types.AttributeValue{"leaseCounter": n("5022"), "leaseOwner": nil, "checkpointOwner": nil})
+		map[string]types.AttributeValue{"leaseCounter": n("5022"), "checkpointOwner": nil, "ownerSwitchesSinceCheckpoint": n("1")})
 
 	require.NoError(t, s.Delete(ctx, auditID.LeaseKey("shardId-000000000007")))
 	got, err := s.List(ctx)

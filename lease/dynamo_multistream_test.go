@@ -67,8 +67,8 @@ var kclMultiLeases = func() map[string]lease.Lease {
 			l.ParentShardIDs = []string{"shardId-000000000005", "shardId-000000000006"}
 			l.StartingHashKey, l.EndingHashKey = "0", hm
 		}),
-		multi(paymentsID, "shardId-000000000001", func(l *lease.Lease) { // KCL 3.x
-			l.Owner, l.Counter, l.Checkpoint = "worker-c", 5021, checkpoint.AtTimestamp
+		multi(paymentsID, "shardId-000000000001", func(l *lease.Lease) { // KCL 3.x, a hand-off from worker-a pending
+			l.Owner, l.CheckpointOwner, l.Counter, l.Checkpoint = "worker-c", "worker-a", 5021, checkpoint.AtTimestamp
 			l.StartingHashKey, l.EndingHashKey = "0", hm
 		}),
 	} {
