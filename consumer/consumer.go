@@ -10,9 +10,10 @@ import (
 	"github.com/gokcl/kcl/lease"
 )
 
-// Consumer consumes one stream as one worker of an application. Run as many
-// Consumers (in as many processes) as you like with the same AppName: they
-// share the shards through the lease table.
+// Consumer consumes one stream, or several (see Config.Streams), as one
+// worker of an application. Run as many Consumers (in as many processes) as
+// you like with the same AppName: they share the shards through the lease
+// table.
 type Consumer struct {
 	cfg     Config
 	log     *slog.Logger
@@ -24,8 +25,7 @@ type Consumer struct {
 	budget  *budget
 	co      *coordinator
 	hardCtx context.Context // cancelled when a shutdown overruns ShutdownTimeout
-
-	consumerARN string // the enhanced fan-out stream consumer, once ACTIVE
+	single  *stream         // the stream of a single-stream consumer
 }
 
 // New validates cfg, fills in its defaults and returns a Consumer. It does no
@@ -36,11 +36,15 @@ func New(cfg Config) (*Consumer, error) {
 	if err != nil {
 		return nil, err
 	}
-	stream := cfg.StreamName
-	if stream == "" {
-		stream = cfg.StreamARN
+	log := cfg.Logger.With("worker", cfg.WorkerID)
+	if !cfg.multiStream() {
+		stream := cfg.StreamName
+		if stream == "" {
+			stream = cfg.StreamARN
+		}
+		log = cfg.Logger.With("stream", stream, "worker", cfg.WorkerID)
 	}
-	return &Consumer{cfg: cfg, log: cfg.Logger.With("stream", stream, "worker", cfg.WorkerID)}, nil
+	return &Consumer{cfg: cfg, log: log}, nil
 }
 
 // WorkerID returns the id this worker writes in the lease table.
@@ -73,15 +77,15 @@ func (c *Consumer) Run(ctx context.Context) error {
 	if err := c.setup(ctx); err != nil {
 		return err
 	}
-	if c.cfg.Retrieval.FanOut() {
-		arn, err := c.fanOutConsumer(ctx)
+	if c.single != nil && c.cfg.Retrieval.FanOut() {
+		arn, err := c.fanOutConsumer(ctx, c.cfg.StreamName, c.cfg.StreamARN)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil // cancelled while registering
 			}
 			return err
 		}
-		c.consumerARN = arn
+		c.single.consumerARN = arn
 	}
 	hardCtx, hardCancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer hardCancel()
@@ -130,10 +134,14 @@ func (c *Consumer) setup(ctx context.Context) error {
 	lc.OnAcquired = func(l lease.Lease) { c.co.post(event{kind: eventAcquired, lease: l}) }
 	lc.OnLost = func(l lease.Lease) { c.co.post(event{kind: eventLost, lease: l}) }
 	lc.OnHandOff = func(l lease.Lease) { c.co.post(event{kind: eventHandOff, lease: l}) }
+	lc.Accept = func(l lease.Lease) bool { return c.co.accepts(l) }
 	mgr, err := lease.NewManager(c.store, lc)
 	if err != nil {
 		return fmt.Errorf("lease manager: %w", err)
 	}
 	c.mgr = mgr
+	if !c.cfg.multiStream() {
+		c.single = singleStream(c)
+	}
 	return nil
 }

@@ -8,6 +8,53 @@ import (
 	"github.com/gokcl/kcl/lease"
 )
 
+// DefaultStreamDiscoveryInterval is Config.StreamDiscoveryInterval's
+// default, and DefaultFormerStreamsAfter FormerStreams.After's.
+const (
+	DefaultStreamDiscoveryInterval = time.Minute
+	DefaultFormerStreamsAfter      = time.Hour
+)
+
+// multiStream reports whether cfg consumes several streams.
+func (cfg *Config) multiStream() bool { return cfg.Streams != nil || cfg.DiscoverStreams != nil }
+
+// checkStreams checks and defaults the multi-stream settings.
+func (cfg *Config) checkStreams() error {
+	bad := func(field, format string, args ...any) error {
+		return &ConfigError{Field: field, Problem: fmt.Sprintf(format, args...)}
+	}
+	if !cfg.multiStream() {
+		return nil
+	}
+	switch {
+	case cfg.Streams != nil && cfg.DiscoverStreams != nil:
+		return bad("Streams", "set Streams or DiscoverStreams, not both")
+	case cfg.Streams != nil && len(cfg.Streams) == 0:
+		return bad("Streams", "empty: name at least one stream")
+	case cfg.StreamDiscoveryInterval < 0:
+		return bad("StreamDiscoveryInterval", "must not be negative, got %v", cfg.StreamDiscoveryInterval)
+	case cfg.FormerStreams.After < 0:
+		return bad("FormerStreams", "After must not be negative, got %v", cfg.FormerStreams.After)
+	case cfg.FormerStreams.Delete > DeleteIfUndiscovered:
+		return bad("FormerStreams", "unknown Delete %v", cfg.FormerStreams.Delete)
+	}
+	for i, s := range cfg.Streams {
+		if err := s.validate(); err != nil {
+			return bad("Streams", "[%d]: %v", i, err)
+		}
+	}
+	if _, ok := cfg.Kinesis.(streamDescriber); !ok {
+		return bad("Kinesis", "a multi-stream consumer needs DescribeStreamSummary, which %T does not have", cfg.Kinesis)
+	}
+	if cfg.StreamDiscoveryInterval == 0 {
+		cfg.StreamDiscoveryInterval = DefaultStreamDiscoveryInterval
+	}
+	if cfg.FormerStreams.After == 0 {
+		cfg.FormerStreams.After = DefaultFormerStreamsAfter
+	}
+	return nil
+}
+
 // StreamConfig names one stream of a multi-stream consumer: an element of
 // Config.Streams, or of what Config.DiscoverStreams returns.
 type StreamConfig struct {

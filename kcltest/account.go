@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -39,7 +40,8 @@ type Account struct {
 	streams map[string]*Stream // live streams, by name
 	all     []*Stream          // every stream ever created, for Calls
 	created map[string]time.Time
-	calls   map[Op]int // calls that reached no stream
+	calls   map[Op]int    // calls that reached no stream
+	seq     atomic.Uint64 // the streams' sequence numbers
 }
 
 // NewAccount returns an account with no stream. The options are the
@@ -85,7 +87,7 @@ func (a *Account) CreateStream(name string, shards int, opts ...Option) (*Stream
 	}
 	all := append(slices.Clone(a.defaults), opts...)
 	all = append(all, WithName(name), WithAccount(a.id))
-	s := newStream(shards, notBefore, all...)
+	s := newStream(shards, notBefore, &a.seq, all...)
 	a.streams[name] = s
 	a.all = append(a.all, s)
 	a.created[name] = s.created

@@ -154,7 +154,7 @@ func (s *Stream) GetShardIterator(ctx context.Context, in *kinesis.GetShardItera
 // startPosition returns the sequence number an iterator starts at: its
 // first record is the first at or after it.
 func (s *Stream) startPosition(sh *shard, in *kinesis.GetShardIteratorInput) (uint64, error) {
-	latest := s.seq + 1
+	latest := s.seq.Load() + 1
 	if sh.closed {
 		latest = sh.lastSeq + 1
 	}

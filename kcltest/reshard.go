@@ -79,7 +79,7 @@ func (s *Stream) openShard(id string) (*shard, error) {
 func (s *Stream) close(sh *shard) {
 	sh.closed = true
 	sh.closedAt = time.Now()
-	sh.lastSeq = s.seq
+	sh.lastSeq = s.seq.Load()
 }
 
 // Trim removes a closed shard and its records from the stream at once, as

@@ -14,6 +14,8 @@ import (
 
 // PutResult says where a record was written.
 type PutResult struct {
+	// Stream is the name of the stream the record went to.
+	Stream string
 	// ShardID is the shard the record went to.
 	ShardID string
 	// SequenceNumber is the record's sequence number.
@@ -54,7 +56,7 @@ func (s *Stream) Put(partitionKey, explicitHashKey string, data []byte) (PutResu
 	for _, sh := range s.shards {
 		if !sh.closed && key.InRange(sh.start, sh.end) {
 			seq := s.append(sh, partitionKey, slices.Clone(data))
-			return PutResult{ShardID: sh.id, SequenceNumber: seq, UserRecords: users}, nil
+			return PutResult{Stream: s.name, ShardID: sh.id, SequenceNumber: seq, UserRecords: users}, nil
 		}
 	}
 	// Splits and merges keep the open shards covering the key space.
@@ -106,11 +108,11 @@ func routeKey(partitionKey, explicitHashKey string, dataLen int) (deagg.Key, err
 
 // append adds a record to sh and returns its sequence number. s.mu is held.
 func (s *Stream) append(sh *shard, partitionKey string, data []byte) string {
-	s.seq++
+	n := s.seq.Add(1)
 	now := time.Now()
-	seq := formatSeq(s.seq)
+	seq := formatSeq(n)
 	sh.log = append(sh.log, entry{
-		seq:     s.seq,
+		seq:     n,
 		arrival: now,
 		size:    len(data) + len(partitionKey),
 		record: types.Record{
