@@ -191,7 +191,9 @@ func TestMultiStreamConfig(t *testing.T) {
 		{"Streams", func(c *Config) { c.Streams = []StreamConfig{} }},
 		{"Streams", func(c *Config) { c.DiscoverStreams = func(context.Context) ([]StreamConfig, error) { return nil, nil } }},
 		{"Streams", func(c *Config) { c.Streams = []StreamConfig{{}} }},
-		{"Streams", func(c *Config) { c.Streams = []StreamConfig{{Name: "a", ARN: "arn:aws:kinesis:us-east-1:123456789012:stream/a"}} }},
+		{"Streams", func(c *Config) {
+			c.Streams = []StreamConfig{{Name: "a", ARN: "arn:aws:kinesis:us-east-1:123456789012:stream/a"}}
+		}},
 		{"Streams", func(c *Config) { c.Streams = []StreamConfig{{Name: "bad name"}} }},
 		{"Streams", func(c *Config) { c.Streams = []StreamConfig{{ARN: "arn:aws:s3:::bucket"}} }},
 		{"Streams", func(c *Config) { c.Streams = []StreamConfig{{Name: "a", InitialPosition: AtTimestamp(time.Time{})}} }},
