@@ -210,7 +210,8 @@ type statusRow struct {
 	StreamName string   `json:"stream_name,omitempty"`
 	Shard      string   `json:"shard"`
 	Parents    []string `json:"parents"`
-	Owner      string   `json:"owner,omitempty"`
+	Owner      string   `json:"owner,omitempty"`      // the worker processing the shard
+	HandingTo  string   `json:"handing_to,omitempty"` // the new owner of a hand-off under way
 	Counter    *int64   `json:"counter,omitempty"`
 	Checkpoint string   `json:"checkpoint,omitempty"`
 	State      string   `json:"state"`
@@ -285,7 +286,10 @@ func groupRows(g statusGroup, obs *observation, judged bool, names map[string]st
 	for _, l := range g.leases {
 		shard := leaseShard(l)
 		leased[shard] = true
-		row := statusRow{Stream: stream, StreamName: names[stream], Shard: shard, Parents: nonNil(l.ParentShardIDs), Owner: l.Owner, State: leaseState(l, obs, judged)}
+		row := statusRow{Stream: stream, StreamName: names[stream], Shard: shard, Parents: nonNil(l.ParentShardIDs), Owner: l.Holder(), State: leaseState(l, obs, judged)}
+		if l.HandOffPending() {
+			row.HandingTo = l.Owner
+		}
 		if l.Malformed != nil {
 			row.Error = l.Malformed.Error()
 			rows = append(rows, row)
@@ -363,7 +367,11 @@ func (r statusReport) write(w io.Writer, format string) error {
 		if l.State == stateMalformed {
 			checkpointText = "?"
 		}
-		row := []string{l.Shard, strings.Join(l.Parents, ","), l.Owner, counter, checkpointText, l.State, lagText}
+		owner := l.Owner
+		if l.HandingTo != "" {
+			owner += "→" + l.HandingTo
+		}
+		row := []string{l.Shard, strings.Join(l.Parents, ","), owner, counter, checkpointText, l.State, lagText}
 		if r.Streams != nil {
 			row = append([]string{l.StreamName}, row...)
 		}
