@@ -3,12 +3,16 @@
 //
 //	<shard> <sequence>/<sub> <partition key> <data>
 //
+// With -streams (several streams, one lease table: multi-stream mode) the
+// first field is <stream>/<shard>.
+//
 // It is what the crash tests start as separate processes (and kill), and a
 // template for a worker process of your own. Endpoints can point at local
 // test servers or LocalStack; without them the SDK's defaults (AWS) apply.
 //
 //	go run ./examples/worker -stream s -app a \
 //	    -kinesis-endpoint http://127.0.0.1:4567 -dynamodb-endpoint http://127.0.0.1:4568
+//	go run ./examples/worker -streams orders,payments,audit -app a
 package main
 
 import (
@@ -19,6 +23,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -34,7 +39,8 @@ import (
 
 func main() {
 	var o options
-	flag.StringVar(&o.stream, "stream", "", "stream name (required)")
+	flag.StringVar(&o.stream, "stream", "", "stream name (this or -streams is required)")
+	flag.StringVar(&o.streams, "streams", "", "comma-separated stream names, consumed together with one lease table (multi-stream mode)")
 	flag.StringVar(&o.app, "app", "", "application name and lease table (required)")
 	flag.StringVar(&o.worker, "worker", "", "worker id (default: host name and a random suffix)")
 	flag.StringVar(&o.kinesisURL, "kinesis-endpoint", os.Getenv("GOKCL_KINESIS_ENDPOINT"), "Kinesis endpoint URL")
@@ -43,7 +49,7 @@ func main() {
 	flag.BoolVar(&o.trimHorizon, "from-start", true, "start a new application at TRIM_HORIZON")
 	flag.BoolVar(&o.verbose, "v", false, "log to standard error")
 	flag.Parse()
-	if o.stream == "" || o.app == "" {
+	if (o.stream == "") == (o.streams == "") || o.app == "" {
 		flag.Usage()
 		os.Exit(2)
 	}
@@ -54,7 +60,8 @@ func main() {
 }
 
 type options struct {
-	stream, app, worker   string
+	stream, streams       string
+	app, worker           string
 	kinesisURL, dynamoURL string
 	failover              time.Duration
 	trimHorizon, verbose  bool
@@ -77,7 +84,7 @@ func run(o options) error {
 	if o.trimHorizon {
 		start = consumer.TrimHorizon
 	}
-	c, err := consumer.New(consumer.Config{
+	cfg := consumer.Config{
 		StreamName:      o.stream,
 		AppName:         o.app,
 		WorkerID:        o.worker,
@@ -90,15 +97,25 @@ func run(o options) error {
 			return consumer.RecordProcessorFunc(func(_ context.Context, b *consumer.Batch) error {
 				mu.Lock()
 				defer mu.Unlock()
+				shard := b.ShardID
+				if o.streams != "" {
+					shard = b.Stream.Name + "/" + shard
+				}
 				for _, r := range b.Records {
-					fmt.Fprintf(out, "%s %s/%d %s %s\n", b.ShardID, r.SequenceNumber, r.SubSequenceNumber, r.PartitionKey, r.Data)
+					fmt.Fprintf(out, "%s %s/%d %s %s\n", shard, r.SequenceNumber, r.SubSequenceNumber, r.PartitionKey, r.Data)
 				}
 				// Flushed before returning, so that nothing is checkpointed
 				// that was not printed.
 				return out.Flush()
 			})
 		},
-	})
+	}
+	for _, name := range strings.Split(o.streams, ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			cfg.Streams = append(cfg.Streams, consumer.StreamConfig{Name: name})
+		}
+	}
+	c, err := consumer.New(cfg)
 	if err != nil {
 		return err
 	}
