@@ -164,10 +164,12 @@ func measureIdle(t *testing.T, start func(t *testing.T, acct *kcltest.Account, c
 // production.
 func idleConfig(store lease.Store, worker string) Config {
 	return Config{
-		AppName:      "tenants",
-		WorkerID:     worker,
-		LeaseStore:   store,
-		NewProcessor: func(string) RecordProcessor { return RecordProcessorFunc(func(context.Context, *Batch) error { return nil }) },
+		AppName:    "tenants",
+		WorkerID:   worker,
+		LeaseStore: store,
+		NewProcessor: func(string) RecordProcessor {
+			return RecordProcessorFunc(func(context.Context, *Batch) error { return nil })
+		},
 	}
 }
 
