@@ -64,12 +64,19 @@ func (c *Consumer) WorkerID() string { return c.cfg.WorkerID }
 // With enhanced fan-out, Run first registers the stream consumer if needed
 // and waits until it is ACTIVE (see EnhancedFanOut).
 //
+// A multi-stream consumer (Config.Streams or DiscoverStreams) starts each
+// stream once it is described (and, with enhanced fan-out, its stream
+// consumer ACTIVE), adds and removes streams as discovery says, and stops
+// each one it removes as it stops every one at shutdown.
+//
 // Run returns nil after a cancellation. It returns an error at once when it
 // cannot start: the lease table cannot be created or has another schema,
 // the stream does not exist, or the stream consumer cannot be registered
-// (permission refused). Later faults (throttling, network errors, a
-// stream deleted while running) are logged and retried with backoff, not
-// returned. Run may be called once, even if it failed.
+// (permission refused). (A multi-stream consumer logs a stream that does
+// not exist, or a registration refused, and tries again later.) Later
+// faults (throttling, network errors, a stream deleted while running) are
+// logged and retried with backoff, not returned. Run may be called once,
+// even if it failed.
 func (c *Consumer) Run(ctx context.Context) error {
 	if !c.started.CompareAndSwap(false, true) {
 		return ErrAlreadyRunning
