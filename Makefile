@@ -12,7 +12,7 @@ BENCHSTAT   := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4d
 EMULATORS   := test/localstack/emulators.sh
 BENCHCOUNT  ?= 6
 
-.PHONY: test check fmt-check vet staticcheck unit integration emulators-up emulators-down bench demo
+.PHONY: test check fmt-check vet staticcheck unit integration emulators-up emulators-down bench demo chaos
 
 ## test: everything CI runs: format, vet, staticcheck, unit tests, integration tests.
 test: check unit integration
@@ -52,6 +52,20 @@ integration:
 	$(EMULATORS) start; \
 	eval "$$($(EMULATORS) env)"; \
 	$(GO) test -race -count=1 -tags integration -run '^TestIntegration' -timeout 15m ./...
+
+## chaos: RUNS chaos runs (default 3) of PROFILE (long, or short as in make
+## test), the first with seed SEED (default: from the clock), the next ones
+## with the next seeds: one line per run and a table of totals. A failed run
+## prints the command that replays it.
+RUNS    ?= 3
+PROFILE ?= long
+SEED    ?=
+chaos:
+	@trap '$(EMULATORS) stop' EXIT; \
+	$(EMULATORS) start; \
+	eval "$$($(EMULATORS) env)"; \
+	(cd test/chaos && GOKCL_CHAOS_RUNS=$(RUNS) GOKCL_CHAOS_PROFILE=$(PROFILE) GOKCL_CHAOS_SEED=$(SEED) \
+		$(GO) test -race -count=1 -tags integration -run '^TestIntegrationChaos$$' -timeout $$(( $(RUNS) * 8 + 5 ))m)
 
 emulators-up:
 	@$(EMULATORS) start
