@@ -45,12 +45,25 @@ unit:
 	@if [ -f bench/go.mod ]; then echo "(cd bench && $(GO) vet ./... && $(GO) test -race -count=1 ./...)"; \
 		cd bench && $(GO) vet ./... && $(GO) test -race -count=1 ./...; fi
 
+# with-emulators starts a pair of test servers for one recipe and stops them
+# when it ends, whatever happens. Each make command gets its own pair, in a
+# new state folder (unless GOKCL_EMULATOR_STATE names one): a `make demo`
+# while `make test` runs in the same checkout must neither share servers
+# with it (the demo then crawls behind the tests' load) nor stop them under
+# it when it ends first.
+define with-emulators
+state=$${GOKCL_EMULATOR_STATE:-}; own=; \
+if [ -z "$$state" ]; then state=$$(mktemp -d); own=1; fi; \
+export GOKCL_EMULATOR_STATE=$$state; \
+trap '$(EMULATORS) stop; if [ -n "$$own" ]; then rm -rf "$$state"; fi' EXIT; \
+$(EMULATORS) start; \
+eval "$$($(EMULATORS) env)";
+endef
+
 # Starts the emulators, runs every integration test, and stops the emulators
 # whatever happens.
 integration:
-	@trap '$(EMULATORS) stop' EXIT; \
-	$(EMULATORS) start; \
-	eval "$$($(EMULATORS) env)"; \
+	@$(with-emulators) \
 	$(GO) test -race -count=1 -tags integration -run '^TestIntegration' -timeout 15m ./...
 
 ## chaos: RUNS chaos runs (default 3) of PROFILE (long, or short as in make
@@ -61,9 +74,7 @@ RUNS    ?= 3
 PROFILE ?= long
 SEED    ?=
 chaos:
-	@trap '$(EMULATORS) stop' EXIT; \
-	$(EMULATORS) start; \
-	eval "$$($(EMULATORS) env)"; \
+	@$(with-emulators) \
 	(cd test/chaos && GOKCL_CHAOS_RUNS=$(RUNS) GOKCL_CHAOS_PROFILE=$(PROFILE) GOKCL_CHAOS_SEED=$(SEED) \
 		$(GO) test -race -count=1 -tags integration -run '^TestIntegrationChaos$$' -timeout $$(( $(RUNS) * 8 + 5 ))m)
 
@@ -77,9 +88,7 @@ emulators-down:
 ## demo: start the test servers and run examples/demo: three workers consume a
 ## stream while it is split and merged and one worker restarts.
 demo:
-	@trap '$(EMULATORS) stop' EXIT; \
-	$(EMULATORS) start; \
-	eval "$$($(EMULATORS) env)"; \
+	@$(with-emulators) \
 	$(GO) run ./examples/demo
 
 ## bench: the benchmarks, in benchstat's input format (bench.txt) and summarised.
