@@ -20,7 +20,7 @@ import (
 // GOKCL_CHAOS_RUNS runs (default 1) of profile GOKCL_CHAOS_PROFILE (default
 // short, the run inside make test), the first with seed GOKCL_CHAOS_SEED
 // (default: from the clock) and each next one with the next seed. It prints
-// one summary line per run and, for several runs, a table of totals. A
+// one summary line per run and a table of the runs and their totals. A
 // failed run prints what went wrong and the command that replays it.
 //
 // GOKCL_CHAOS_KEEP=1 keeps the workers' outputs and logs of passing runs
@@ -55,10 +55,8 @@ func TestIntegrationChaos(t *testing.T) {
 			results = append(results, runOnce(t, env, s, profile))
 		})
 	}
-	if runs > 1 {
-		fmt.Println()
-		WriteTable(os.Stdout, results)
-	}
+	fmt.Println()
+	WriteTable(os.Stdout, results)
 }
 
 func runOnce(t *testing.T, env Env, seed uint64, p Profile) *Result {
