@@ -178,9 +178,16 @@ func (w *workerProc) setPlan(p faultproxy.Plan) error {
 	return errors.Join(w.kinesis.SetPlan(p), w.dynamo.SetPlan(p))
 }
 
-// close kills the process if any, and stops the proxies.
+// close kills the process if any, waits until its waiting goroutine is
+// done, and stops the proxies.
 func (w *workerProc) close() error {
 	w.kill()
+	w.mu.Lock()
+	done := w.done
+	w.mu.Unlock()
+	if done != nil {
+		<-done
+	}
 	return errors.Join(w.kinesis.Close(), w.dynamo.Close())
 }
 
