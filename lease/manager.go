@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gokcl/kcl/checkpoint"
+	"github.com/gokcl/kcl/internal/queue"
 )
 
 // Manager holds one worker's share of a lease table: it renews the leases it
@@ -32,8 +33,9 @@ import (
 //
 // Writes to one lease (renewals, checkpoints, the release) are serialized:
 // Checkpoint may wait for a renewal of the same lease in flight, at most
-// RenewInterval. Held, Lease, Leases, Defer and StopTaking never wait for
-// I/O. Every store call is bounded by RenewInterval (scans by TakerInterval).
+// RenewInterval. Held, Lease, Usable, Leases, Defer and StopTaking never wait
+// for I/O. Every store call is bounded by RenewInterval (scans by
+// TakerInterval).
 //
 // Time is the real clock (time.Now, timers, context deadlines) rather than an
 // injected Clock: tests run the Manager inside testing/synctest bubbles, where
@@ -44,12 +46,12 @@ type Manager struct {
 	cfg   Config
 	log   *slog.Logger
 
-	mu          sync.Mutex
-	held        map[string]*heldLease // guarded by mu
-	table       []Lease               // guarded by mu: the last scan, sorted by key
-	events      []event               // guarded by mu: waiting for the event goroutine
-	eventsReady chan struct{}         // capacity 1: events were queued
-	heldAdded   chan struct{}         // capacity 1: wakes the renewer to rearm its drop timer
+	mu         sync.Mutex
+	held       map[string]*heldLease // guarded by mu
+	table      []Lease               // guarded by mu: the last scan, sorted by key
+	events     *queue.Queue[event]   // for the event goroutine; pushed under mu, in the order events happen
+	heldAdded  chan struct{}         // capacity 1: wakes the renewer to rearm its drop timer
+	writeSlots chan struct{}         // capacity writeParallelism: a token per write of parallel in flight
 
 	scanMu sync.Mutex              // serializes scans, so observations apply in order
 	seen   map[string]*observation // guarded by scanMu
@@ -69,18 +71,19 @@ func NewManager(store Store, cfg Config) (*Manager, error) {
 	if store == nil {
 		return nil, &ConfigError{Field: "Store", Problem: "NewManager needs a Store, got nil"}
 	}
-	cfg, err := cfg.withDefaults()
+	cfg, err := cfg.WithDefaults()
 	if err != nil {
 		return nil, err
 	}
 	return &Manager{
-		store:       store,
-		cfg:         cfg,
-		log:         cfg.Logger.With(slog.String("worker", cfg.WorkerID)),
-		held:        make(map[string]*heldLease),
-		eventsReady: make(chan struct{}, 1),
-		heldAdded:   make(chan struct{}, 1),
-		seen:        make(map[string]*observation),
+		store:      store,
+		cfg:        cfg,
+		log:        cfg.Logger.With(slog.String("worker", cfg.WorkerID)),
+		held:       make(map[string]*heldLease),
+		events:     queue.New[event](),
+		heldAdded:  make(chan struct{}, 1),
+		writeSlots: make(chan struct{}, writeParallelism),
+		seen:       make(map[string]*observation),
 	}, nil
 }
 
@@ -145,7 +148,7 @@ func (m *Manager) Refresh(ctx context.Context) ([]Lease, error) {
 func (m *Manager) releaseAll(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.RenewInterval)
 	defer cancel()
-	parallel(m.entries(), func(h *heldLease) {
+	parallel(m, m.entries(), func(h *heldLease) {
 		if err := m.release(ctx, h); err != nil && !errors.Is(err, ErrLeaseLost) {
 			m.log.Warn("final release failed; the lease will expire", slog.String("lease", h.key), slog.Any("error", err))
 		}
@@ -157,15 +160,20 @@ func (m *Manager) releaseAll(ctx context.Context) {
 	}
 }
 
-// parallel calls f for each item, at most writeParallelism at a time, and
-// returns when all calls have.
-func parallel[T any](items []T, f func(T)) {
-	sem := make(chan struct{}, writeParallelism)
+// parallel calls f for each item, in parallel, and returns when all calls
+// have. The calls of every parallel of one Manager share its write slots
+// (overlapping renewal rounds, a take plan and the final release), so that
+// at most writeParallelism of them run at once.
+//
+// A call takes its slot before f takes any lease lock, and nothing holding a
+// lease lock waits for a slot (Checkpoint writes take none), so slots and
+// lease locks cannot deadlock.
+func parallel[T any](m *Manager, items []T, f func(T)) {
 	var wg sync.WaitGroup
 	for _, it := range items {
-		sem <- struct{}{}
+		m.writeSlots <- struct{}{}
 		wg.Go(func() {
-			defer func() { <-sem }()
+			defer func() { <-m.writeSlots }()
 			f(it)
 		})
 	}

@@ -39,7 +39,7 @@ func (m *Manager) runRenewer(ctx context.Context) {
 
 // renewRound renews every held lease, at most writeParallelism at a time.
 func (m *Manager) renewRound(ctx context.Context) {
-	parallel(m.entries(), func(h *heldLease) { m.renew(ctx, h) })
+	parallel(m, m.entries(), func(h *heldLease) { m.renew(ctx, h) })
 }
 
 // renew renews one lease, carrying its deferred checkpoint if there is one.

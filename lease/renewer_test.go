@@ -234,3 +234,43 @@ func (b *timeBox) get() time.Time {
 	defer b.mu.Unlock()
 	return b.t
 }
+
+// The bound on writes in flight holds for the Manager as a whole: renewal
+// rounds that overlap (slow writes) and the taker's writes share it.
+func TestWritesInFlightStayBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newHookStore()
+		createLeases(t, s, 100, "")
+		var inFlight, most atomic.Int32
+		slow := atomic.Bool{}
+		s.setBefore(func(ctx context.Context, op string, _ Lease) error {
+			if op == "List" || op == "UpdateCheckpoint" {
+				return nil
+			}
+			n := inFlight.Add(1)
+			defer inFlight.Add(-1)
+			for {
+				m := most.Load()
+				if n <= m || most.CompareAndSwap(m, n) {
+					break
+				}
+			}
+			d := 20 * time.Millisecond
+			if slow.Load() {
+				d = time.Hour // until the write's deadline
+			}
+			select {
+			case <-time.After(d):
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+		r := runManager(t, s, Config{WorkerID: "w"})
+		time.Sleep(10 * time.Second)
+		require.Len(t, r.Held(), 100)
+		slow.Store(true) // renewal rounds now overlap
+		time.Sleep(20 * time.Second)
+		require.LessOrEqual(t, most.Load(), int32(writeParallelism))
+	})
+}

@@ -207,7 +207,7 @@ func (m *Manager) carryOut(ctx context.Context, p plan) bool {
 		}
 		return false
 	}
-	parallel(append(p.take, p.steal...), func(l Lease) { m.takeOne(ctx, l) })
+	parallel(m, append(p.take, p.steal...), func(l Lease) { m.takeOne(ctx, l) })
 	return true
 }
 
