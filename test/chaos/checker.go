@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -289,8 +290,11 @@ func checkLost(recs []Record, first map[string]Delivery, ws []LeaseWrite, r *Rep
 			if delivered {
 				n, _ = slices.BinarySearchFunc(s.writes, d.At, func(w LeaseWrite, t time.Time) int { return w.At.Compare(t) })
 			}
-			if n > 0 && comparePositions(s.writes[s.highest[n-1]].Checkpoint, rec.Pos) >= 0 {
-				passed = &s.writes[s.highest[n-1]]
+			// The highest checkpoint so far only grows: the first write
+			// that passed the record is found by bisection.
+			i := sort.Search(n, func(i int) bool { return comparePositions(s.writes[s.highest[i]].Checkpoint, rec.Pos) >= 0 })
+			if i < n {
+				passed = &s.writes[s.highest[i]]
 			}
 		}
 		switch {

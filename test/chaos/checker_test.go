@@ -82,7 +82,7 @@ func TestCheckFindsEachViolation(t *testing.T) {
 		name:    "never delivered, passed by a checkpoint",
 		breakIt: func(h *History) { h.Deliveries = h.Deliveries[1:] },
 		want:    func(r *Report) *Findings { return &r.Lost },
-		n:       1, text: "k:0 (shard-0 at 100): never delivered, and passed by update shard-0",
+		n:       1, text: "k:0 (shard-0 at 100): never delivered, and passed by update shard-0 via w1 at 03:04:05.030: owner \"w1\" counter 2 checkpoint 100/1",
 	}, {
 		name: "checkpoint written before the record was delivered",
 		breakIt: func(h *History) {
