@@ -69,6 +69,11 @@ type Report struct {
 	// Gaps counts counter increments larger than one between successive
 	// logged writes of a lease (writes not seen); informational.
 	Gaps int
+	// BehindAtEnd: leases whose final checkpoint is before the last record
+	// of their shard, although every record was processed and the workers
+	// stopped gracefully: a restart would deliver those records again.
+	// Informational (not a loss); empty when records were left unprocessed.
+	BehindAtEnd Findings
 }
 
 // Failed reports whether any property was violated.
@@ -121,6 +126,9 @@ func Check(h History, cfg CheckConfig) *Report {
 	checkLost(h.Produced, first, h.Writes, r)
 	checkStale(h.Deliveries, h.Writes, cfg.StaleAfter, r)
 	checkFinal(writes, h.Final, r)
+	if r.Unprocessed.N == 0 && r.Lost.N == 0 {
+		checkFinalCheckpoints(h.Produced, h.Final, r)
+	}
 	return r
 }
 
@@ -376,6 +384,23 @@ func checkFinal(last map[string][]LeaseWrite, final map[string]FinalLease, r *Re
 	for _, key := range sortedKeys(last) {
 		if _, ok := final[key]; !ok && len(last[key]) > 0 {
 			r.LogErrors.add("lease %s written (last: %s) but not in the final table", key, last[key][len(last[key])-1])
+		}
+	}
+}
+
+// checkFinalCheckpoints finds the leases whose final checkpoint is before
+// the last record produced to their shard.
+func checkFinalCheckpoints(recs []Record, final map[string]FinalLease, r *Report) {
+	last := map[string]checkpoint.Position{}
+	for _, rec := range recs {
+		if p, ok := last[rec.Shard]; !ok || rec.Pos.Compare(p) > 0 {
+			last[rec.Shard] = rec.Pos
+		}
+	}
+	for _, shard := range sortedKeys(last) {
+		f, ok := final[shard]
+		if ok && comparePositions(f.Checkpoint, last[shard]) < 0 {
+			r.BehindAtEnd.add("lease %s: checkpoint %s, last record %s", shard, f.Checkpoint, last[shard])
 		}
 	}
 }

@@ -223,6 +223,19 @@ func TestCheckFindsEachViolation(t *testing.T) {
 	}
 }
 
+// A final checkpoint behind its shard's last record is reported, and is not
+// a failure.
+func TestCheckReportsFinalCheckpointsBehind(t *testing.T) {
+	h := validHistory()
+	h.Writes[6].Checkpoint = checkpoint.TrimHorizon // shard-1 never checkpointed j:0
+	h.Final["shard-1"] = FinalLease{Owner: "w1", Counter: 2, Checkpoint: checkpoint.TrimHorizon}
+	r := Check(h, cfg)
+	require.False(t, r.Failed(), r.String())
+	require.Equal(t, 1, r.BehindAtEnd.N)
+	require.Equal(t, []string{"lease shard-1: checkpoint TRIM_HORIZON, last record 150"}, r.BehindAtEnd.Examples)
+	require.Zero(t, Check(validHistory(), cfg).BehindAtEnd.N)
+}
+
 // Duplicates are counted, not failures; a lease deleted and created again
 // starts a new history.
 func TestCheckAllowsDuplicatesAndRecreatedLeases(t *testing.T) {

@@ -79,6 +79,12 @@ func (r *Result) Details() string {
 	if r.DrainTimedOut {
 		b.WriteString("\nthe workers had not processed every record when the run stopped waiting")
 	}
+	if rep := r.Report; rep != nil && rep.BehindAtEnd.N > 0 {
+		fmt.Fprintf(&b, "\nfinal checkpoints behind the last record (duplicates on a restart; not a failure): %d", rep.BehindAtEnd.N)
+		for _, ex := range rep.BehindAtEnd.Examples {
+			b.WriteString("\n    " + ex)
+		}
+	}
 	for _, p := range r.Problems {
 		b.WriteString("\nproblem: " + p)
 	}
