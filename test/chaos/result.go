@@ -3,6 +3,7 @@ package chaos
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -67,7 +68,24 @@ func (r *Result) Summary() string {
 		"lost %d, unprocessed %d, out of order %d, backwards %d, same counter %d, stale %d, problems %d",
 		r.Seed, r.Profile, verdict, r.Duration.Round(100*time.Millisecond), rep.Produced, rep.Deliveries, rep.Duplicates,
 		r.faults(), r.Actions[Kill], r.Actions[Pause], r.Actions[Restart], r.Actions[Partition], r.reshards(), r.LineageBehind,
-		rep.Lost.N, rep.Unprocessed.N, rep.OutOfOrder.N, rep.Backwards.N, rep.SameCounter.N, rep.Stale.N, len(r.Problems))
+		rep.Lost.N, rep.Unprocessed.N, rep.OutOfOrder.N, rep.Backwards.N, rep.SameCounter.N, rep.Stale.N, len(r.Problems)) +
+		r.notes()
+}
+
+// notes lists what is worth knowing but not a failure.
+func (r *Result) notes() string {
+	var notes []string
+	for a, n := range r.Skipped {
+		notes = append(notes, fmt.Sprintf("%d %s skipped (no target)", n, a))
+	}
+	slices.Sort(notes)
+	if r.Report != nil && r.Report.BehindAtEnd.N > 0 {
+		notes = append(notes, fmt.Sprintf("%d final checkpoints behind the last record", r.Report.BehindAtEnd.N))
+	}
+	if len(notes) == 0 {
+		return ""
+	}
+	return " [" + strings.Join(notes, "; ") + "]"
 }
 
 // Details describes what went wrong.
