@@ -32,15 +32,20 @@
 //	                     CheckpointInterval, ShutdownTimeout, MaxRecords
 //	                     (default: the consumer's)
 //	-delay               time each batch takes to process (simulated work)
+//	-fail, -panic        probability that ProcessRecords fails with an error, or
+//	                     panics, before printing anything (the consumer must
+//	                     retry the batch, never skip it); -seed seeds the draws
 //	-v, -debug           log to standard error at level info, or debug
 package main
 
 import (
 	"bufio"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"os/signal"
 	"sync"
@@ -75,6 +80,9 @@ func main() {
 	flag.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 0, "graceful shutdown bound (default: the consumer's)")
 	flag.IntVar(&o.maxRecords, "max-records", 0, "records per GetRecords call (default: the consumer's)")
 	flag.DurationVar(&o.delay, "delay", 0, "time each batch takes to process, as simulated work")
+	flag.Float64Var(&o.failRate, "fail", 0, "probability that ProcessRecords returns an error before printing")
+	flag.Float64Var(&o.panicRate, "panic", 0, "probability that ProcessRecords panics before printing")
+	flag.Uint64Var(&o.seed, "seed", 0, "seed of the -fail and -panic draws (default: from the clock)")
 	flag.Parse()
 	if o.stream == "" || o.app == "" {
 		flag.Usage()
@@ -98,6 +106,8 @@ type options struct {
 	shutdownTimeout       time.Duration
 	maxRecords            int
 	delay                 time.Duration
+	failRate, panicRate   float64
+	seed                  uint64
 }
 
 func run(o options) error {
@@ -114,7 +124,11 @@ func run(o options) error {
 		}
 		defer dest.Close()
 	}
-	p := &printer{out: bufio.NewWriter(dest), stamp: o.stamp, delay: o.delay}
+	if o.seed == 0 {
+		o.seed = uint64(time.Now().UnixNano())
+	}
+	p := &printer{out: bufio.NewWriter(dest), stamp: o.stamp, delay: o.delay,
+		failRate: o.failRate, panicRate: o.panicRate, rand: rand.New(rand.NewPCG(o.seed, 0))}
 	logger := slog.New(slog.DiscardHandler)
 	switch {
 	case o.debug:
@@ -150,11 +164,16 @@ func run(o options) error {
 
 // printer is every shard's processor: it prints each record as a line.
 type printer struct {
-	mu    sync.Mutex
-	out   *bufio.Writer
-	stamp bool
-	delay time.Duration
+	mu                  sync.Mutex
+	out                 *bufio.Writer
+	stamp               bool
+	delay               time.Duration
+	failRate, panicRate float64
+	rand                *rand.Rand // guarded by mu
 }
+
+// errInjected is the error -fail makes ProcessRecords return.
+var errInjected = errors.New("worker: injected processing failure (-fail)")
 
 // ProcessRecords prints the batch and flushes it before returning, so that
 // nothing is checkpointed that was not printed.
@@ -171,6 +190,12 @@ func (p *printer) ProcessRecords(ctx context.Context, b *consumer.Batch) error {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	switch x := p.rand.Float64(); {
+	case x < p.failRate:
+		return errInjected
+	case x < p.failRate+p.panicRate:
+		panic("worker: injected processing panic (-panic)")
+	}
 	for _, r := range b.Records {
 		if p.stamp {
 			fmt.Fprintf(p.out, "%d ", at)
