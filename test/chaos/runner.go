@@ -97,7 +97,7 @@ func NewRun(ctx context.Context, env Env, seed uint64, p Profile, dir string) (*
 	seeds := rand.New(rand.NewPCG(seed, 0x9e0c))
 	r.producer = newProducer(env.Kinesis, r.stream, seeds.Uint64(), p.Keys, p.MaxAggregate)
 	for i := range p.Workers {
-		w, err := r.newWorker(fmt.Sprintf("w%d", i+1), seeds.Uint64(), seeds.Uint64())
+		w, err := r.newWorker(fmt.Sprintf("w%d", i+1), seeds.Uint64(), seeds.Uint64(), seeds.Uint64())
 		if err != nil {
 			return r, err
 		}
@@ -120,7 +120,7 @@ func faultPlan(mix faultproxy.Mix) faultproxy.Plan {
 	return faultproxy.Plan{"*": mix, "DynamoDB_20120810.DescribeTable": {}, "DynamoDB_20120810.CreateTable": {}}
 }
 
-func (r *Run) newWorker(id string, kinesisSeed, dynamoSeed uint64) (*workerProc, error) {
+func (r *Run) newWorker(id string, kinesisSeed, dynamoSeed, processSeed uint64) (*workerProc, error) {
 	kp, err := faultproxy.New(r.env.KinesisURL, faultproxy.Options{Seed: kinesisSeed, Plan: faultPlan(r.p.Faults), MaxLatency: r.p.MaxLatency})
 	if err != nil {
 		return nil, err
@@ -134,7 +134,8 @@ func (r *Run) newWorker(id string, kinesisSeed, dynamoSeed uint64) (*workerProc,
 		"-kinesis-endpoint", kp.URL(), "-dynamodb-endpoint", dp.URL(),
 		"-failover", r.p.FailoverTime.String(), "-poll", pollInterval.String(), "-shard-sync", shardSyncInterval.String(),
 		"-checkpoint-interval", checkpointInterval.String(), "-shutdown-timeout", shutdownTimeout.String(),
-		"-max-records", fmt.Sprint(maxRecords), "-stamp", "-v"}
+		"-max-records", fmt.Sprint(maxRecords), "-stamp", "-v",
+		"-fail", fmt.Sprint(r.p.ProcessFail), "-panic", fmt.Sprint(r.p.ProcessPanic), "-seed", fmt.Sprint(processSeed)}
 	if r.env.Debug {
 		args = append(args, "-debug")
 	}

@@ -94,6 +94,10 @@ type Profile struct {
 	Faults      faultproxy.Mix
 	StormFactor float64
 	MaxLatency  time.Duration
+	// ProcessFail and ProcessPanic are the probabilities that a worker's
+	// ProcessRecords returns an error, or panics, before processing the
+	// batch: the consumer must retry it, never skip it.
+	ProcessFail, ProcessPanic float64
 	// Events is how many of each action the chaos phase has.
 	Events map[Action]int
 }
@@ -112,6 +116,7 @@ var Profiles = map[string]Profile{
 		Chaos: 35 * time.Second, Drain: 60 * time.Second, FailoverTime: 3 * time.Second,
 		Round: 200 * time.Millisecond, Keys: 32, MaxAggregate: 8,
 		Faults: baseFaults, StormFactor: 4, MaxLatency: 1200 * time.Millisecond,
+		ProcessFail: 0.05, ProcessPanic: 0.02,
 		Events: map[Action]int{Kill: 1, Restart: 1, Pause: 1, Partition: 1, Storm: 1, Lineage: 1, ShardCount: 1},
 	},
 	"long": {
@@ -119,6 +124,7 @@ var Profiles = map[string]Profile{
 		Chaos: 120 * time.Second, Drain: 120 * time.Second, FailoverTime: 3 * time.Second,
 		Round: 200 * time.Millisecond, Keys: 32, MaxAggregate: 8,
 		Faults: baseFaults, StormFactor: 4, MaxLatency: 1200 * time.Millisecond,
+		ProcessFail: 0.05, ProcessPanic: 0.02,
 		Events: map[Action]int{Kill: 4, Restart: 2, Pause: 3, Partition: 2, Storm: 3,
 			Split: 2, Merge: 2, Lineage: 1, ShardCount: 2},
 	},
