@@ -39,15 +39,19 @@ const (
 	// Partitioned counts requests held while the proxy was partitioned (see
 	// Proxy.Partition); it is never drawn at random.
 	Partitioned
+	// Expired answers HTTP 400 ExpiredIteratorException, as Kinesis does to
+	// a GetRecords with an iterator older than 5 minutes: the client must get
+	// a new iterator where it stood. Meant for GetRecords only.
+	Expired
 
 	numKinds
 )
 
 // Kinds lists the faults, None excluded, in the order of their names in
 // reports.
-var Kinds = []Kind{Throttle, Internal, Reset, Latency, LostReset, Lost500, Partitioned}
+var Kinds = []Kind{Throttle, Internal, Reset, Latency, LostReset, Lost500, Expired, Partitioned}
 
-var kindNames = [numKinds]string{"none", "throttle", "internal", "reset", "latency", "lost-reset", "lost-500", "partitioned"}
+var kindNames = [numKinds]string{"none", "throttle", "internal", "reset", "latency", "lost-reset", "lost-500", "partitioned", "expired"}
 
 // String names the fault as reports print it.
 func (k Kind) String() string {
@@ -60,17 +64,17 @@ func (k Kind) String() string {
 // Mix gives each fault's probability for one request; the rest of the
 // probability is None. The probabilities must add up to at most 1.
 type Mix struct {
-	Throttle, Internal, Reset, Latency, LostReset, Lost500 float64
+	Throttle, Internal, Reset, Latency, LostReset, Lost500, Expired float64
 }
 
 // Scale returns m with every probability multiplied by f.
 func (m Mix) Scale(f float64) Mix {
-	return Mix{m.Throttle * f, m.Internal * f, m.Reset * f, m.Latency * f, m.LostReset * f, m.Lost500 * f}
+	return Mix{m.Throttle * f, m.Internal * f, m.Reset * f, m.Latency * f, m.LostReset * f, m.Lost500 * f, m.Expired * f}
 }
 
 func (m Mix) weights() [numKinds]float64 {
 	return [numKinds]float64{Throttle: m.Throttle, Internal: m.Internal, Reset: m.Reset,
-		Latency: m.Latency, LostReset: m.LostReset, Lost500: m.Lost500}
+		Latency: m.Latency, LostReset: m.LostReset, Lost500: m.Lost500, Expired: m.Expired}
 }
 
 // Validate reports whether every probability is at least 0 and they add up

@@ -284,6 +284,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case Internal:
 		writeError(w, http.StatusInternalServerError, internalCode(op), "Internal failure (injected)")
 		return
+	case Expired:
+		writeError(w, http.StatusBadRequest, "ExpiredIteratorException", "Iterator expired (injected)")
+		return
 	case Reset:
 		reset(w)
 		return

@@ -207,6 +207,16 @@ func TestThrottleIsTheServicesThrottlingError(t *testing.T) {
 	require.Equal(t, 3, p.Stats().Totals()[Throttle])
 }
 
+func TestExpiredIterator(t *testing.T) {
+	s := newServer(t)
+	p := startProxy(t, s, Options{Plan: Plan{getRecords: {Expired: 1}}})
+	err := getRecordsCall(testenv.Context(t, 10*time.Second), kinesisClient(t, p, 3))
+	var expired *types.ExpiredIteratorException
+	require.ErrorAs(t, err, &expired)
+	require.Zero(t, s.count(getRecords))
+	require.Equal(t, 1, p.Stats().Totals()[Expired], "not retried by the SDK")
+}
+
 func TestInternalErrorIs500(t *testing.T) {
 	s := newServer(t)
 	p := startProxy(t, s, Options{Plan: Plan{getRecords: {Internal: 1}}})
@@ -387,7 +397,7 @@ func TestPlanValidation(t *testing.T) {
 	require.ErrorContains(t, err, "negative")
 	_, err = New("not a url", Options{})
 	require.Error(t, err)
-	require.Equal(t, Mix{Throttle: 0.5, Lost500: 0.1}, Mix{Throttle: 0.25, Lost500: 0.05}.Scale(2))
+	require.Equal(t, Mix{Throttle: 0.5, Lost500: 0.1, Expired: 0.2}, Mix{Throttle: 0.25, Lost500: 0.05, Expired: 0.1}.Scale(2))
 }
 
 // Close returns promptly even with a request waiting out a delay, and the
