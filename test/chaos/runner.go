@@ -114,10 +114,14 @@ func (r *Run) createStream(ctx context.Context) error {
 	return r.waitActive(ctx)
 }
 
-// faultPlan applies mix to every operation but the lease table's creation:
-// a worker that cannot open its table exits at once, as documented.
+// faultPlan applies mix to every operation but the lease table's creation
+// (a worker that cannot open its table exits at once, as documented), and
+// besides expires GetRecords iterators half as often as it throttles.
 func faultPlan(mix faultproxy.Mix) faultproxy.Plan {
-	return faultproxy.Plan{"*": mix, "DynamoDB_20120810.DescribeTable": {}, "DynamoDB_20120810.CreateTable": {}}
+	getRecords := mix
+	getRecords.Expired = mix.Throttle / 2
+	return faultproxy.Plan{"*": mix, "Kinesis_20131202.GetRecords": getRecords,
+		"DynamoDB_20120810.DescribeTable": {}, "DynamoDB_20120810.CreateTable": {}}
 }
 
 func (r *Run) newWorker(id string, kinesisSeed, dynamoSeed, processSeed uint64) (*workerProc, error) {

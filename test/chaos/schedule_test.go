@@ -41,7 +41,9 @@ func TestScheduleIsReproducibleFromItsSeed(t *testing.T) {
 func TestProfilesAreValid(t *testing.T) {
 	for name, p := range Profiles {
 		require.Equal(t, name, p.Name)
-		require.NoError(t, p.Faults.Scale(p.StormFactor).Validate(), name)
+		for op, m := range faultPlan(p.Faults.Scale(p.StormFactor)) {
+			require.NoError(t, m.Validate(), "%s: %s in a storm", name, op)
+		}
 		require.Positive(t, p.Workers)
 		require.Less(t, p.MaxLatency, p.FailoverTime, "a delayed renewal must not by itself outlive a lease")
 	}
