@@ -6,7 +6,9 @@
 //
 // Each run is drawn from one seed (math/rand/v2): a new stream and lease
 // table; Profile.Workers worker processes, each talking to Kinesis and
-// DynamoDB through its own pair of fault proxies (package faultproxy); a
+// DynamoDB through its own pair of fault proxies (package faultproxy:
+// throttling, internal errors, resets, latency, lost answers, expired
+// iterators), their processors failing or panicking on some batches; a
 // producer writing records straight to the stream; and a schedule
 // (NewSchedule) of kills (SIGKILL, then a restart), graceful restarts
 // (SIGTERM), pauses past the failover time (SIGSTOP, SIGCONT: zombies),
