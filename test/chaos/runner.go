@@ -65,8 +65,9 @@ type Run struct {
 	deliveries []Delivery
 	delivered  map[string]bool
 
-	mu  sync.Mutex
-	res *Result
+	mu     sync.Mutex
+	res    *Result
+	storms int // storms under way
 
 	closeOnce sync.Once
 }
@@ -258,8 +259,8 @@ func (r *Run) startEpisode(e Event) func() time.Duration {
 	if e.Action == Storm {
 		r.count(e.Action)
 		r.logf("storm: fault rates ×%v for %v", r.p.StormFactor, e.For)
-		r.setPlans(faultPlan(r.p.Faults.Scale(r.p.StormFactor)))
-		return once(func() { r.logf("storm over"); r.setPlans(faultPlan(r.p.Faults)) })
+		r.storm(+1)
+		return once(func() { r.logf("storm over"); r.storm(-1) })
 	}
 	w := r.pick(e, func(w *workerProc) bool { return w.is(stateRunning) && !w.partitioned() })
 	if w == nil {
@@ -273,7 +274,7 @@ func (r *Run) startEpisode(e Event) func() time.Duration {
 		return once(func() { r.restart(w) })
 	case Restart:
 		w.terminate()
-		r.logf("stopping %s#%d (SIGTERM); restart %v after it exits", w.id, inc, e.For)
+		r.logf("stopping %s#%d (SIGTERM); restart in %v, or when it has exited", w.id, inc, e.For)
 		return r.restartAfterExit(w, time.Now().Add(shutdownTimeout+5*time.Second))
 	case Pause:
 		w.pause()
@@ -348,6 +349,18 @@ func (r *Run) restartAfterExit(w *workerProc, deadline time.Time) func() time.Du
 		r.restart(w)
 		return 0
 	}
+}
+
+// storm starts (+1) or ends (-1) a storm; storms may overlap.
+func (r *Run) storm(delta int) {
+	r.mu.Lock()
+	r.storms += delta
+	plan := faultPlan(r.p.Faults)
+	if r.storms > 0 {
+		plan = faultPlan(r.p.Faults.Scale(r.p.StormFactor))
+	}
+	r.mu.Unlock()
+	r.setPlans(plan)
 }
 
 func (r *Run) setPlans(p faultproxy.Plan) {
