@@ -95,9 +95,16 @@ func (w *workerProc) exited(cmd *exec.Cmd, inc int, err error) {
 	if w.cmd != cmd {
 		return
 	}
-	if !w.expected || (w.state == stateStopping && err != nil) {
-		w.problems = append(w.problems, fmt.Sprintf("worker %s#%d exited on its own (%v); last lines of %s:\n%s",
-			w.id, inc, err, w.logPath(inc), lastLines(w.logPath(inc), 20)))
+	var what string
+	switch {
+	case !w.expected:
+		what = "exited on its own"
+	case w.state == stateStopping && err != nil:
+		what = "failed its graceful stop"
+	}
+	if what != "" {
+		w.problems = append(w.problems, fmt.Sprintf("worker %s#%d %s (%v); last lines of %s:\n%s",
+			w.id, inc, what, err, w.logPath(inc), lastLines(w.logPath(inc), 20)))
 	}
 	w.state = stateDead
 }
