@@ -86,10 +86,11 @@ emulators-down:
 	@$(EMULATORS) stop
 
 ## demo: start the test servers and run examples/demo: three workers consume a
-## stream while it is split and merged and one worker restarts.
+## stream while it is split and merged and one worker restarts. FANOUT=1 reads
+## with enhanced fan-out (SubscribeToShard) instead of polling.
 demo:
 	@$(with-emulators) \
-	$(GO) run ./examples/demo
+	$(GO) run ./examples/demo $(if $(FANOUT),-fanout)
 
 ## bench: the benchmarks, in benchstat's input format (bench.txt) and summarised.
 bench:

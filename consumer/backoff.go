@@ -31,6 +31,18 @@ var (
 	// per consumer rather than per shard: ListShards is limited per stream,
 	// shared by every worker of every application, and a listing can wait.
 	syncBackoff = backoff{base: 500 * time.Millisecond, max: 30 * time.Second}
+	// subscribeBackoff retries SubscribeToShard; ResourceInUseException
+	// (the previous owner's subscription is still open) clears within
+	// seconds, and Kinesis allows one call a second per shard anyway
+	// (minSubscribeGap).
+	subscribeBackoff = fetchBackoff
+	// registerBackoff retries the stream consumer's registration, once per
+	// consumer, like syncBackoff.
+	registerBackoff = syncBackoff
+	// activeBackoff spaces the DescribeStreamConsumer calls that wait for a
+	// new stream consumer to be ACTIVE (seconds on AWS): the call is
+	// limited to 20 a second per stream, shared by every worker starting.
+	activeBackoff = backoff{base: 200 * time.Millisecond, max: 5 * time.Second}
 )
 
 func (b *backoff) next() time.Duration {

@@ -50,11 +50,13 @@ func BenchmarkPipeline(b *testing.B) {
 	runErr := make(chan error, 1)
 	b.ReportAllocs()
 	b.ResetTimer()
+	mallocs := totalMallocs()
 	start := time.Now()
 	go func() { runErr <- c.Run(ctx) }()
 	<-done
 	elapsed := time.Since(start)
 	b.StopTimer()
+	b.ReportMetric(float64(totalMallocs()-mallocs)/float64(want), "allocs/record")
 	cancel()
 	if err := <-runErr; err != nil {
 		b.Fatal(err)

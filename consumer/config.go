@@ -84,6 +84,15 @@ type Config struct {
 	// unowned or expired leases and to balance the load. Default
 	// FailoverTime/2.
 	TakerInterval time.Duration
+	// HandOffTimeout bounds a graceful hand-off. Leases move between workers
+	// (to balance the load) by hand-off: the worker that wants a lease asks
+	// its holder, whose shard worker finishes the batch in flight, calls
+	// ShutdownRequested, checkpoints and releases the lease to it, so that no
+	// record is processed twice; the holder hears of the request at its next
+	// lease renewal (every FailoverTime/3). A holder that has not released
+	// the lease within HandOffTimeout loses it to a plain steal (LeaseLost).
+	// Default FailoverTime; more than FailoverTime/3.
+	HandOffTimeout time.Duration
 	// MaxLeasesForWorker caps how many leases this worker holds. Default 0:
 	// no cap.
 	MaxLeasesForWorker int
@@ -111,6 +120,11 @@ type Config struct {
 	// checkpoints asynchronously must finish that work in ShardEnded, and at
 	// shutdown in ShutdownRequested, through a Batch it kept.
 	ManualCheckpoint bool
+	// Retrieval is how records are read: Polling() (the default, also the
+	// zero value), EnhancedFanOut(name) or EnhancedFanOutARN(arn). With
+	// enhanced fan-out, Kinesis must provide more calls (see
+	// EnhancedFanOut); MaxRecords and PollInterval do not apply.
+	Retrieval Retrieval
 	// DropMisroutedAggregates drops, whole, every aggregated record that
 	// holds a user record whose hash key falls outside the shard it was read
 	// from, as the Java KCL does. Default false: such user records are
@@ -134,7 +148,12 @@ type Config struct {
 	// describing them. It is a bound, not a target: before each GetRecords
 	// call the consumer reserves the most the response may hold (Kinesis
 	// sends records of at most 1 MiB and 10 MiB per call) and lowers the
-	// call's Limit to fit. Default 256 MiB; at least 2 MiB.
+	// call's Limit to fit. With enhanced fan-out, Kinesis pushes the events:
+	// a shard's subscription takes its next event only once it has the
+	// budget for it, so beyond the bound each subscription holds at most the
+	// event waiting for budget and what the SDK and the connection have
+	// read ahead (two events, and the HTTP/2 window). Default 256 MiB; at
+	// least 2 MiB.
 	MaxBufferedBytes int64
 	// ShutdownTimeout bounds a graceful shutdown: finishing the batches in
 	// flight and ShutdownRequested. When it is overrun, the processors'
@@ -196,8 +215,8 @@ var (
 
 // withDefaults returns cfg with defaults filled in, or a *ConfigError naming
 // the first invalid field. The lease settings (FailoverTime, TakerInterval,
-// MaxLeasesForWorker) are filled and checked by lease.Config.WithDefaults,
-// the one place that does it.
+// HandOffTimeout, MaxLeasesForWorker) are filled and checked by
+// lease.Config.WithDefaults, the one place that does it.
 func (cfg Config) withDefaults() (Config, error) {
 	bad := func(field string, format string, args ...any) (Config, error) {
 		return Config{}, &ConfigError{Field: field, Problem: fmt.Sprintf(format, args...)}
@@ -232,7 +251,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
-	cfg.FailoverTime, cfg.TakerInterval = lc.FailoverTime, lc.TakerInterval
+	cfg.FailoverTime, cfg.TakerInterval, cfg.HandOffTimeout = lc.FailoverTime, lc.TakerInterval, lc.HandOffTimeout
 	durations := []struct {
 		name string
 		v    *time.Duration
@@ -264,6 +283,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	case cfg.MaxBufferedBytes < minBufferedBytes:
 		return bad("MaxBufferedBytes", "%d is less than the minimum 2 MiB (one 1 MiB record and room for another shard's batch)", cfg.MaxBufferedBytes)
 	}
+	if err := cfg.Retrieval.check(&cfg); err != nil {
+		return Config{}, err
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -277,6 +299,7 @@ func (cfg Config) leaseConfig() lease.Config {
 		WorkerID:           cfg.WorkerID,
 		FailoverTime:       cfg.FailoverTime,
 		TakerInterval:      cfg.TakerInterval,
+		HandOffTimeout:     cfg.HandOffTimeout,
 		MaxLeasesForWorker: cfg.MaxLeasesForWorker,
 		Logger:             cfg.Logger,
 	}

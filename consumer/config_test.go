@@ -36,6 +36,7 @@ func TestConfigDefaults(t *testing.T) {
 		{"TableName", cfg.TableName, "app"},
 		{"FailoverTime", cfg.FailoverTime, DefaultFailoverTime},
 		{"TakerInterval", cfg.TakerInterval, DefaultFailoverTime / 2},
+		{"HandOffTimeout", cfg.HandOffTimeout, DefaultFailoverTime},
 		{"MaxLeasesForWorker", cfg.MaxLeasesForWorker, 0},
 		{"ShardSyncInterval", cfg.ShardSyncInterval, DefaultShardSyncInterval},
 		{"MaxRecords", cfg.MaxRecords, DefaultMaxRecords},
@@ -68,7 +69,7 @@ func TestConfigDefaults(t *testing.T) {
 // values: one set of defaults.
 func TestLeaseConfigIsDerived(t *testing.T) {
 	cfg := validConfig()
-	cfg.WorkerID, cfg.FailoverTime, cfg.MaxLeasesForWorker = "w1", 6*time.Second, 7
+	cfg.WorkerID, cfg.FailoverTime, cfg.MaxLeasesForWorker, cfg.HandOffTimeout = "w1", 6*time.Second, 7, 4*time.Second
 	c, err := New(cfg)
 	require.NoError(t, err)
 	lc, err := c.cfg.leaseConfig().WithDefaults()
@@ -78,6 +79,7 @@ func TestLeaseConfigIsDerived(t *testing.T) {
 	require.Equal(t, c.cfg.TakerInterval, lc.TakerInterval)
 	require.Equal(t, 3*time.Second, lc.TakerInterval)
 	require.Equal(t, 7, lc.MaxLeasesForWorker)
+	require.Equal(t, 4*time.Second, lc.HandOffTimeout)
 	require.Equal(t, lease.DefaultFailoverTime, DefaultFailoverTime)
 }
 
@@ -98,6 +100,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{"FailoverTime", func(c *Config) { c.FailoverTime = lease.MinFailoverTime - 1 }},
 		{"FailoverTime", func(c *Config) { c.FailoverTime = -time.Second }},
 		{"TakerInterval", func(c *Config) { c.TakerInterval = -1 }},
+		{"HandOffTimeout", func(c *Config) { c.HandOffTimeout = time.Second }}, // not more than FailoverTime/3
 		{"MaxLeasesForWorker", func(c *Config) { c.MaxLeasesForWorker = -1 }},
 		{"ShardSyncInterval", func(c *Config) { c.ShardSyncInterval = -1 }},
 		{"PollInterval", func(c *Config) { c.PollInterval = -1 }},

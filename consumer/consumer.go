@@ -24,6 +24,8 @@ type Consumer struct {
 	budget  *budget
 	co      *coordinator
 	hardCtx context.Context // cancelled when a shutdown overruns ShutdownTimeout
+
+	consumerARN string // the enhanced fan-out stream consumer, once ACTIVE
 }
 
 // New validates cfg, fills in its defaults and returns a Consumer. It does no
@@ -47,15 +49,21 @@ func (c *Consumer) WorkerID() string { return c.cfg.WorkerID }
 // Run consumes the stream until ctx is cancelled, then shuts down gracefully:
 // it stops fetching, lets each batch in flight finish, calls
 // ShutdownRequested, writes the final checkpoints and releases the leases, so
-// that other workers take the shards at once. When that overruns
+// that other workers take the shards at their next scan of the lease table,
+// starting where this one stopped. (A lease another worker had asked for is
+// handed to that worker.) When that overruns
 // ShutdownTimeout, the processors' contexts are cancelled, and the final
 // checkpoints and releases are still written (bounded by two renewal
 // intervals); Run returns once every goroutine it started has exited, so
 // processors must honour their context.
 //
+// With enhanced fan-out, Run first registers the stream consumer if needed
+// and waits until it is ACTIVE (see EnhancedFanOut).
+//
 // Run returns nil after a cancellation. It returns an error at once when it
 // cannot start: the lease table cannot be created or has another schema,
-// or the stream does not exist. Later faults (throttling, network errors, a
+// the stream does not exist, or the stream consumer cannot be registered
+// (permission refused). Later faults (throttling, network errors, a
 // stream deleted while running) are logged and retried with backoff, not
 // returned. Run may be called once, even if it failed.
 func (c *Consumer) Run(ctx context.Context) error {
@@ -64,6 +72,16 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	if err := c.setup(ctx); err != nil {
 		return err
+	}
+	if c.cfg.Retrieval.FanOut() {
+		arn, err := c.fanOutConsumer(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil // cancelled while registering
+			}
+			return err
+		}
+		c.consumerARN = arn
 	}
 	hardCtx, hardCancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer hardCancel()
@@ -77,7 +95,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 	mgrDone := make(chan error, 1)
 	go func() { mgrDone <- c.mgr.Run(mgrCtx) }()
 
-	c.log.Info("consumer starting", "table", c.cfg.TableName, "initial_position", c.cfg.InitialPosition.String())
+	c.log.Info("consumer starting", "table", c.cfg.TableName, "initial_position", c.cfg.InitialPosition.String(),
+		"retrieval", c.cfg.Retrieval.String())
 	err := c.co.run(ctx, mgrDone)
 
 	// Shut down in order: no new leases; workers finish, checkpoint and
@@ -110,6 +129,7 @@ func (c *Consumer) setup(ctx context.Context) error {
 	lc := c.cfg.leaseConfig()
 	lc.OnAcquired = func(l lease.Lease) { c.co.post(event{kind: eventAcquired, lease: l}) }
 	lc.OnLost = func(l lease.Lease) { c.co.post(event{kind: eventLost, lease: l}) }
+	lc.OnHandOff = func(l lease.Lease) { c.co.post(event{kind: eventHandOff, lease: l}) }
 	mgr, err := lease.NewManager(c.store, lc)
 	if err != nil {
 		return fmt.Errorf("lease manager: %w", err)

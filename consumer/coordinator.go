@@ -16,11 +16,13 @@ type eventKind uint8
 const (
 	eventAcquired eventKind = iota
 	eventLost
+	eventHandOff
 	eventExited
 )
 
-// event is something the coordinator's loop reacts to: a lease acquired or
-// lost (from the lease manager's callbacks) or a shard worker that exited.
+// event is something the coordinator's loop reacts to: a lease acquired,
+// lost or asked for by another worker (from the lease manager's callbacks),
+// or a shard worker that exited.
 type event struct {
 	kind   eventKind
 	lease  lease.Lease
@@ -32,6 +34,21 @@ type workerHandle struct {
 	key    string
 	cancel context.CancelCauseFunc
 	done   chan struct{} // closed when the worker has returned
+
+	// stop is closed to end the worker gracefully (finish the batch in
+	// flight, ShutdownRequested, checkpoint, release): when the consumer
+	// shuts down, or when another worker asked for the lease. Only the
+	// coordinator's loop closes it.
+	stop    chan struct{}
+	stopped bool
+}
+
+// end closes h.stop once.
+func (h *workerHandle) end() {
+	if !h.stopped {
+		h.stopped = true
+		close(h.stop)
+	}
 }
 
 // coordinator owns the shard workers: it starts one per acquired lease and
@@ -45,8 +62,8 @@ type coordinator struct {
 	events *queue.Queue[event]
 
 	workers  map[string]*workerHandle
-	wg       sync.WaitGroup // shard workers
-	stopping chan struct{}  // closed at graceful shutdown
+	wg       sync.WaitGroup // shard workers, and releases of leases asked for without one
+	stopping chan struct{}  // closed at graceful shutdown: start no more workers
 
 	syncer *shardSyncer
 
@@ -113,6 +130,8 @@ func (co *coordinator) drain() {
 			if h := co.workers[e.lease.Key]; h != nil {
 				h.cancel(errLeaseLost)
 			}
+		case eventHandOff:
+			co.handOff(e.lease)
 		case eventExited:
 			if co.workers[e.handle.key] == e.handle {
 				delete(co.workers, e.handle.key)
@@ -132,7 +151,7 @@ func (co *coordinator) start(l lease.Lease) {
 	}
 	prev := co.workers[l.Key]
 	ctx, cancel := context.WithCancelCause(co.c.hardCtx)
-	h := &workerHandle{key: l.Key, cancel: cancel, done: make(chan struct{})}
+	h := &workerHandle{key: l.Key, cancel: cancel, done: make(chan struct{}), stop: make(chan struct{})}
 	co.workers[l.Key] = h
 	co.wg.Add(1)
 	go func() {
@@ -142,9 +161,33 @@ func (co *coordinator) start(l lease.Lease) {
 		if prev != nil {
 			<-prev.done
 		}
-		newShardWorker(ctx, co.c, l, co.stopping).run(ctx)
+		newShardWorker(ctx, co.c, l, h.stop).run(ctx)
 		co.post(event{kind: eventExited, handle: h})
 	}()
+}
+
+// handOff ends the shard worker of a lease another worker asked for, as a
+// shutdown does: the batch in flight, ShutdownRequested, the checkpoint,
+// and the release, which hands the lease over. A lease with no worker left
+// (its worker exited without releasing it) is released at once.
+func (co *coordinator) handOff(l lease.Lease) {
+	co.c.log.Info("another worker asked for a lease; handing it over after the batch in flight", "shard", l.Key, "to", l.Owner)
+	if h := co.workers[l.Key]; h != nil {
+		h.end()
+		return
+	}
+	select {
+	case <-co.stopping:
+		return // the lease manager's final release hands it over
+	default:
+	}
+	co.wg.Go(func() {
+		ctx, cancel := context.WithTimeout(co.c.hardCtx, 2*co.c.mgr.Config().RenewInterval)
+		defer cancel()
+		if err := co.c.mgr.Release(ctx, l.Key); err != nil {
+			co.c.log.Warn("releasing a lease asked for failed", "shard", l.Key, "error", err)
+		}
+	})
 }
 
 // stopWorkers asks every worker to stop gracefully and waits for them; if
@@ -154,6 +197,9 @@ func (co *coordinator) start(l lease.Lease) {
 // its worker (new leases start no worker: the lease manager releases them).
 func (co *coordinator) stopWorkers(timeout time.Duration, hardCancel context.CancelFunc) {
 	close(co.stopping)
+	for _, h := range co.workers {
+		h.end()
+	}
 	done := make(chan struct{})
 	go func() {
 		co.wg.Wait()

@@ -51,17 +51,23 @@ type ShardEnder interface {
 }
 
 // LeaseLoser is implemented by processors that want to know that the lease
-// was lost (another worker took the shard). From then on checkpoints fail
-// with ErrLeaseLost; records after the last checkpoint will be delivered
-// again to the new owner.
+// was lost: it could not be renewed in time, or another worker took the
+// shard without this one's release (after the lease expired, or when a
+// hand-off was not completed within HandOffTimeout). From then on
+// checkpoints fail with ErrLeaseLost; records after the last checkpoint will
+// be delivered again to the new owner. A graceful hand-off is not a loss:
+// ShutdownRequested reports it.
 type LeaseLoser interface {
 	LeaseLost(ctx context.Context, shard ShardInfo)
 }
 
 // ShutdownNotifiee is implemented by processors that want a last chance to
-// checkpoint when the consumer shuts down gracefully. It is called after the
-// batch in flight has finished and before the final checkpoint and the
-// release of the lease.
+// checkpoint before the lease leaves this worker gracefully: when the
+// consumer shuts down, and when another worker asked for the lease to even
+// the load (a hand-off, which then completes within HandOffTimeout). It is
+// called after the batch in flight has finished and before the final
+// checkpoint and the release of the lease; the next owner starts after that
+// checkpoint, so nothing is processed twice.
 type ShutdownNotifiee interface {
 	ShutdownRequested(ctx context.Context, shard ShardInfo) error
 }

@@ -77,14 +77,20 @@ func (s *sizer) next() (limit int, reserve int64) {
 
 // cost is the reservation for a call with the given Limit.
 func (s *sizer) cost(limit int) int64 {
-	data := min(int64(limit)*maxRecordBytes, maxResponseBytes)
-	users := int64(limit)
+	return s.reservation(limit, min(int64(limit)*maxRecordBytes, maxResponseBytes))
+}
+
+// reservation is the budget for count Kinesis records of data payload
+// bytes: the payload and the Records of the user records it is expected to
+// hold.
+func (s *sizer) reservation(count int, data int64) int64 {
+	users := int64(count)
 	if s.records > 0 && s.users > s.records && s.bytes > 0 {
 		// Aggregates: as many user records per Kinesis record and per byte
 		// as last time, whichever bound is lower, and no fewer than one
 		// per Kinesis record.
 		perRecord := (s.users + s.records - 1) / s.records
-		users = max(users, min(int64(limit)*perRecord, (data*s.users+s.bytes-1)/s.bytes))
+		users = max(users, min(int64(count)*perRecord, (data*s.users+s.bytes-1)/s.bytes))
 	}
 	return data + users*recordSize
 }

@@ -164,7 +164,7 @@ func (s *shardSyncer) ensureLeases(ctx context.Context, g *shardgraph.Graph, lea
 			}
 		}
 	}
-	if err := createLeases(ctx, s.c.store, create); err != nil {
+	if err := s.c.createLeases(ctx, create); err != nil {
 		return err
 	}
 	return s.deleteStale(ctx, g, have)
@@ -232,18 +232,28 @@ func (s *shardSyncer) missedLeases(g *shardgraph.Graph, ln *lineage) []lease.Lea
 }
 
 // createLeases creates each lease unless it exists. A failure does not stop
-// the others: it returns the failures together, for the caller to retry.
-func createLeases(ctx context.Context, store lease.Store, leases []lease.Lease) error {
+// the others: it returns the failures together, for the caller to retry. If
+// it created any, it wakes the lease manager's taker, so that they are taken
+// at once rather than at its next scan: a new application's worker starts
+// reading within a few round trips of its start.
+func (c *Consumer) createLeases(ctx context.Context, leases []lease.Lease) error {
 	seen := make(map[string]bool, len(leases))
 	var errs []error
+	created := 0
 	for _, l := range leases {
 		if seen[l.Key] || ctx.Err() != nil {
 			continue
 		}
 		seen[l.Key] = true
-		if err := store.Create(ctx, l); err != nil && !errors.Is(err, lease.ErrLeaseExists) {
+		switch err := c.store.Create(ctx, l); {
+		case err == nil:
+			created++
+		case !errors.Is(err, lease.ErrLeaseExists):
 			errs = append(errs, fmt.Errorf("create lease %s: %w", l.Key, err))
 		}
+	}
+	if created > 0 {
+		c.mgr.Rescan()
 	}
 	if err := ctx.Err(); err != nil {
 		errs = append(errs, err)
@@ -334,7 +344,7 @@ func (co *coordinator) createChildLeases(ctx context.Context, shardID string, ch
 		}
 		create = append(create, child)
 	}
-	return createLeases(ctx, co.c.store, create)
+	return co.c.createLeases(ctx, create)
 }
 
 func childIDs(children []lease.Lease) []string {

@@ -21,11 +21,13 @@ var errLeaseLost = fmt.Errorf("shard worker: %w", ErrLeaseLost)
 var errStopping = errors.New("consumer: shutting down")
 
 // shardWorker processes one leased shard, in one goroutine, from the moment
-// the lease is acquired until the shard ends, the lease is lost or the
-// consumer stops. Its context is scoped to the lease: the coordinator cancels
-// it (with cause errLeaseLost) when the lease is lost, and the consumer
-// cancels it when a shutdown overruns ShutdownTimeout. A graceful shutdown is
-// signalled by closing stopping instead, so the batch in flight can finish.
+// the lease is acquired until the shard ends, the lease is lost, another
+// worker asks for it, or the consumer stops. Its context is scoped to the
+// lease: the coordinator cancels it (with cause errLeaseLost) when the lease
+// is lost, and the consumer cancels it when a shutdown overruns
+// ShutdownTimeout. A graceful end (the consumer shuts down, or another
+// worker asked for the lease: a hand-off) is signalled by closing stopping
+// instead, so the batch in flight can finish.
 type shardWorker struct {
 	c        *Consumer
 	lease    lease.Lease
@@ -182,10 +184,10 @@ func safely(what string, fn func() error) (err error) {
 	return fn()
 }
 
-// process runs the fetcher and delivers its batches until the shard ends
+// process runs the shard's source and delivers its batches until the shard ends
 // (returning its last batch), the lease is lost or the consumer stops.
 func (w *shardWorker) process(ctx context.Context) (*fetchedBatch, error) {
-	f := newFetcher(w.c, w.info.ShardID, w.lease.Checkpoint, w.converter())
+	f := w.newSource()
 	fctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -195,7 +197,7 @@ func (w *shardWorker) process(ctx context.Context) (*fetchedBatch, error) {
 	defer func() {
 		cancel()
 		<-done
-		for b := range f.out { // batches fetched ahead and never processed
+		for b := range f.batches() { // batches fetched ahead and never processed
 			f.done(b)
 		}
 	}()
@@ -206,7 +208,7 @@ func (w *shardWorker) process(ctx context.Context) (*fetchedBatch, error) {
 			return nil, context.Cause(ctx)
 		case <-w.stopping:
 			return nil, errStopping
-		case b, ok := <-f.out:
+		case b, ok := <-f.batches():
 			if !ok {
 				return nil, context.Cause(ctx)
 			}
@@ -226,6 +228,15 @@ func (w *shardWorker) process(ctx context.Context) (*fetchedBatch, error) {
 			}
 		}
 	}
+}
+
+// newSource returns the shard's reader: a subscriber with enhanced fan-out,
+// else a fetcher.
+func (w *shardWorker) newSource() source {
+	if w.c.cfg.Retrieval.FanOut() {
+		return newSubscriber(w.c, w.info.ShardID, w.lease.Checkpoint, w.converter())
+	}
+	return newFetcher(w.c, w.info.ShardID, w.lease.Checkpoint, w.converter())
 }
 
 // converter returns the shard's record converter: it resumes after the
@@ -453,7 +464,9 @@ func (w *shardWorker) afterInterrupt(ctx context.Context, err error) {
 
 // shutdown ends the lease gracefully: ShutdownRequested, a final checkpoint
 // and the release, so that another worker takes the shard on its next taker
-// cycle instead of waiting for the lease to expire.
+// cycle instead of waiting for the lease to expire. When another worker
+// asked for the lease, the release hands it to that worker, which starts
+// from this checkpoint: nothing is processed twice.
 //
 // The checkpoint and the release are made even when ShutdownRequested (or
 // the batch before it) overran ShutdownTimeout and ctx was cancelled: on a
@@ -477,8 +490,13 @@ func (w *shardWorker) shutdown(ctx context.Context) {
 			w.log.Warn("final checkpoint failed", "position", w.processed.String(), "error", err)
 		}
 	}
+	l, _ := w.c.mgr.Lease(w.info.ShardID)
 	if err := w.c.mgr.Release(fctx, w.info.ShardID); err != nil {
 		w.log.Warn("lease release failed", "error", err)
+		return
+	}
+	if l.HandOffPending() {
+		w.log.Info("lease handed over", "to", l.Owner, "checkpoint", w.processed.String())
 		return
 	}
 	w.log.Info("lease released", "checkpoint", w.processed.String())

@@ -96,6 +96,62 @@ func (s *gatedStore) Delete(ctx context.Context, key string) error {
 	return s.s.Delete(ctx, key)
 }
 
+// gatedFullStore is a worker's view of a lease table that supports
+// graceful hand-offs and worker rows (lease.HandOffStore and
+// lease.WorkerStore, as both of the lease package's stores do), so that the
+// consumer sees them, and crashes stop those calls too.
+type gatedFullStore struct {
+	*gatedStore
+	h lease.HandOffStore
+	w lease.WorkerStore
+}
+
+// gateStore wraps s, keeping its optional interfaces when it has both.
+func gateStore(s lease.Store, g *gate) lease.Store {
+	base := &gatedStore{s: s, g: g}
+	h, okH := s.(lease.HandOffStore)
+	w, okW := s.(lease.WorkerStore)
+	if !okH || !okW {
+		return base
+	}
+	return &gatedFullStore{gatedStore: base, h: h, w: w}
+}
+
+func (s *gatedFullStore) Get(ctx context.Context, key string) (lease.Lease, error) {
+	if err := s.g.check(); err != nil {
+		return lease.Lease{}, err
+	}
+	return s.h.Get(ctx, key)
+}
+
+func (s *gatedFullStore) HandOff(ctx context.Context, l lease.Lease, to string) (lease.Lease, error) {
+	if err := s.g.check(); err != nil {
+		return lease.Lease{}, err
+	}
+	return s.h.HandOff(ctx, l, to)
+}
+
+func (s *gatedFullStore) ListAll(ctx context.Context) ([]lease.Lease, []lease.Worker, error) {
+	if err := s.g.check(); err != nil {
+		return nil, nil, err
+	}
+	return s.w.ListAll(ctx)
+}
+
+func (s *gatedFullStore) Heartbeat(ctx context.Context, id string) (lease.Worker, error) {
+	if err := s.g.check(); err != nil {
+		return lease.Worker{}, err
+	}
+	return s.w.Heartbeat(ctx, id)
+}
+
+func (s *gatedFullStore) DeleteWorker(ctx context.Context, w lease.Worker) error {
+	if err := s.g.check(); err != nil {
+		return err
+	}
+	return s.w.DeleteWorker(ctx, w)
+}
+
 // newProcessor wraps a NewProcessor function: after the crash it makes no
 // processor (the consumer retries until it stops), before it wraps the
 // processor made. A nil processor is returned as is, so that the consumer

@@ -59,6 +59,10 @@ type Worker struct {
 // error. Pass the test's context (t.Context()) so that a test that fails
 // half-way still stops its workers.
 //
+// A cfg.Kinesis that also has the calls of enhanced fan-out
+// (SubscribeToShard, RegisterStreamConsumer, DescribeStreamConsumer,
+// DescribeStreamSummary) keeps them through the wrapper.
+//
 // The consumer sees cfg.Kinesis, cfg.LeaseStore (set one: Start does not
 // reach DynamoDB) and cfg.NewProcessor through wrappers that Crash switches
 // off. The wrapped processors forward every optional interface of
@@ -68,12 +72,12 @@ type Worker struct {
 func Start(ctx context.Context, cfg consumer.Config) (*Worker, error) {
 	g := newGate()
 	if cfg.Kinesis != nil {
-		cfg.Kinesis = &gatedKinesis{k: cfg.Kinesis, g: g}
+		cfg.Kinesis = gateKinesis(cfg.Kinesis, g)
 	}
 	if cfg.LeaseStore == nil {
 		return nil, errors.New("kcltest: Start needs Config.LeaseStore, such as lease.NewMemoryStore()")
 	}
-	cfg.LeaseStore = &gatedStore{s: cfg.LeaseStore, g: g}
+	cfg.LeaseStore = gateStore(cfg.LeaseStore, g)
 	if cfg.NewProcessor != nil {
 		cfg.NewProcessor = g.newProcessor(cfg.NewProcessor)
 	}

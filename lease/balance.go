@@ -24,8 +24,11 @@ import (
 //     orphan (owned by this worker's ID but not held: left by a previous
 //     process with the same WorkerID, or dropped locally).
 //   - load(w) is the number of w's live (owned and unexpired) leases; this
-//     worker's load is what it holds.
-//   - W is the set of workers with a load of at least 1, plus this worker.
+//     worker's load is what it holds. A lease being handed off counts for
+//     its new owner (Owner), whoever computes the plan, the holder included:
+//     a hand-off is a move already made, like a take.
+//   - W is the set of workers with a load of at least 1, plus the workers
+//     with a live row (WorkerStore), plus this worker.
 //   - With q = N / |W| and r = N mod |W|, the quota of a worker is q+1 for
 //     the first r workers in the quota order, and q for the others. Quotas
 //     sum to N. The KCL's target, ceil(N/|W|), is the largest quota.
@@ -40,7 +43,8 @@ import (
 //
 // A worker below its quota takes its interval of the available leases, then
 // steals its interval of the leases that workers above their quota can give
-// (load − quota each), never more than MaxLeasesToStealAtOnce per cycle. A
+// (load − quota each, among their leases not being handed off, which cannot
+// be asked for twice), never more than MaxLeasesToStealAtOnce per cycle. A
 // worker never takes a victim below the victim's quota. The state is
 // balanced when every load equals its quota: loads are q or q+1, so
 // max − min ≤ 1, and nobody moves anything.
@@ -107,12 +111,20 @@ type view struct {
 	available []*Lease            // sorted by key
 	lingering map[string]bool     // keys of available leases already available at this worker's last full plan
 	owned     map[string][]*Lease // other workers' live leases, each sorted by key
+	present   []string            // other workers with a live row (WorkerStore)
+	visible   bool                // this worker's own row is written: others count it
+
+	// What the scan found besides the plan (see Manager.afterScan).
+	asked      []string // held leases another worker asked for, unknown to their entry
+	handedHere []*Lease // leases handed to this worker that it does not wait for yet
+	dead       []Worker // rows of workers gone for twice FailoverTime
 }
 
 // limits are this worker's caps; 0 means none.
 type limits struct {
-	maxLeases int // Config.MaxLeasesForWorker
-	maxSteal  int // Config.MaxLeasesToStealAtOnce
+	maxLeases int  // Config.MaxLeasesForWorker
+	maxSteal  int  // Config.MaxLeasesToStealAtOnce
+	noSteal   bool // a newcomer still settling (see Visibility): take, do not steal
 }
 
 // plan is what this worker tries in one cycle.
@@ -136,7 +148,7 @@ func planAcquisitions(v *view, lim limits, shuffle func([]*Lease)) plan {
 	loads := v.loads()
 	quota := quotas(loads, v.total)
 	gives := v.gives(loads, quota)
-	if v.mine == 0 {
+	if v.mine == 0 && !v.visible {
 		return probe(v, quota[v.me], gives, shuffle)
 	}
 	needs := needsOf(loads, quota)
@@ -148,6 +160,9 @@ func planAcquisitions(v *view, lim limits, shuffle func([]*Lease)) plan {
 	room := capAt(quota[v.me], lim.maxLeases) - v.mine
 	take = take[:clamp(len(take), room)]
 	steal = steal[:clamp(len(steal), min(room-len(take), capAt(len(steal), lim.maxSteal)))]
+	if lim.noSteal {
+		steal = nil
+	}
 	room = capAt(v.total, lim.maxLeases) - v.mine - len(take) - len(steal)
 	take = append(take, v.lingeringOutside(take, room, shuffle)...)
 	return plan{take: values(take), steal: values(steal)}
@@ -186,6 +201,11 @@ func (v *view) loads() []workerLoad {
 			out = append(out, workerLoad{id: id, load: len(ls)})
 		}
 	}
+	for _, id := range v.present {
+		if len(v.owned[id]) == 0 && id != v.me {
+			out = append(out, workerLoad{id: id})
+		}
+	}
 	slices.SortFunc(out, func(a, b workerLoad) int { return strings.Compare(a.id, b.id) })
 	return out
 }
@@ -221,12 +241,23 @@ func needsOf(loads []workerLoad, quota map[string]int) []workerLoad {
 }
 
 // gives returns the sequence of leases the workers above their quota give:
-// each, in ID order, its first load − quota leases in key order.
+// each, in ID order, its first load − quota leases in key order that are not
+// being handed off.
 func (v *view) gives(loads []workerLoad, quota map[string]int) []*Lease {
 	var out []*Lease
 	for _, w := range loads {
-		if d := w.load - quota[w.id]; d > 0 && w.id != v.me {
-			out = append(out, v.owned[w.id][:d]...)
+		d := w.load - quota[w.id]
+		if d <= 0 || w.id == v.me {
+			continue
+		}
+		for _, l := range v.owned[w.id] {
+			if d == 0 {
+				break
+			}
+			if !l.HandOffPending() {
+				out = append(out, l)
+				d--
+			}
 		}
 	}
 	return out

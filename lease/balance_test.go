@@ -161,8 +161,11 @@ func TestPlanLingering(t *testing.T) {
 
 // modelLease is a lease in the balance model: an owner and a version that
 // every take increments, so that stale takes fail as conditional writes do.
+// With hand-offs, holder is set while the lease is being handed from holder
+// to owner.
 type modelLease struct {
 	owner   string
+	holder  string
 	version int
 	moves   int
 }
@@ -170,10 +173,15 @@ type modelLease struct {
 // model runs planAcquisitions for a fleet on a table without time: in each
 // round every worker scans and acts once, in a random interleaving, so that
 // some act on scans older than other workers' takes.
+//
+// With visible set, every worker has a row (WorkerStore) from the start, so
+// none probes; and steals are hand-offs, which stay pending (counted for the
+// new owner, not to be asked for again) until a random later event.
 type model struct {
 	rng     *rand.Rand
 	leases  []modelLease
 	workers []string
+	visible bool
 	debug   func(string, ...any)
 }
 
@@ -183,7 +191,40 @@ func (m *model) view(me string) (*view, []int) {
 	for i, l := range m.leases {
 		owners[i], versions[i] = l.owner, l.version
 	}
-	return viewOf(me, owners), versions
+	v := viewOf(me, owners)
+	if m.visible {
+		v.visible = true
+		for _, w := range m.workers {
+			if w != me {
+				v.present = append(v.present, w)
+			}
+		}
+		for _, ls := range v.owned {
+			for _, l := range ls {
+				i, _ := strconv.Atoi(l.Key[1:])
+				l.CheckpointOwner = m.leases[i].holder
+			}
+		}
+	}
+	return v, versions
+}
+
+// completeHandOffs ends each pending hand-off with probability 1/3: the
+// holder released, and the new owner took the lease.
+func (m *model) completeHandOffs() (pending bool) {
+	for i := range m.leases {
+		l := &m.leases[i]
+		if l.holder == "" {
+			continue
+		}
+		if m.rng.IntN(3) == 0 {
+			l.holder = ""
+			l.version++
+		} else {
+			pending = true
+		}
+	}
+	return pending
 }
 
 // round runs one round and returns the number of successful takes.
@@ -220,9 +261,22 @@ func (m *model) round() int {
 		}
 		sc := scans[w]
 		took := false
-		for _, l := range append(sc.p.take, sc.p.steal...) {
+		steals := len(sc.p.take)
+		for n, l := range append(sc.p.take, sc.p.steal...) {
 			i, _ := strconv.Atoi(l.Key[1:])
 			cur := &m.leases[i]
+			if m.visible && n >= steals {
+				// A hand-off: conditional on the owner alone, and on no
+				// hand-off pending.
+				if cur.owner != l.Owner || cur.holder != "" {
+					continue
+				}
+				cur.moves++
+				cur.holder, cur.owner = cur.owner, w
+				takes++
+				took = true
+				continue
+			}
 			if cur.version != sc.versions[i] {
 				continue // ErrConflict
 			}
@@ -238,6 +292,9 @@ func (m *model) round() int {
 			if sc.p.probe {
 				break
 			}
+		}
+		if m.visible {
+			m.completeHandOffs()
 		}
 		if sc.p.probe && !took {
 			// A failed probe scans again soon, within the round.
@@ -258,6 +315,55 @@ func (m *model) spread() (int, int) {
 }
 
 var propertyIterations = 1000
+
+// The balancing property with worker rows and hand-offs, as the Manager
+// runs on a WorkerStore and HandOffStore: from random fleets and tables
+// (newcomers visible from their first scan, steals pending for a while), the
+// plan converges to max − min ≤ 1 with nothing unowned and stays there; in
+// scale-outs from a balanced fleet no lease moves twice; and a fleet
+// starting together on an unowned table moves nothing at all.
+func TestPlanConvergesWithHandOffsProperty(t *testing.T) {
+	rng := rand.New(rand.NewPCG(2026, 12))
+	worstRounds := 0
+	for iter := range propertyIterations {
+		m := &model{rng: rng, visible: true}
+		existing, joining := 1+rng.IntN(8), rng.IntN(10)
+		n := rng.IntN(120)
+		for i := range existing + joining {
+			m.workers = append(m.workers, fmt.Sprintf("w%02d", rng.IntN(1000)*100+i))
+		}
+		kind := rng.IntN(3) // 0: balanced fleet, scale-out; 1: uneven; 2: fresh table
+		for i := range n {
+			owner := m.workers[rng.IntN(existing)]
+			switch {
+			case kind == 0:
+				owner = m.workers[i%existing]
+			case kind == 2 || rng.IntN(4) == 0:
+				owner = ""
+			}
+			m.leases = append(m.leases, modelLease{owner: owner})
+		}
+		rounds := 0
+		for m.round() > 0 || m.completeHandOffs() {
+			rounds++
+			require.LessOrEqual(t, rounds, 12, "iteration %d: no convergence: %d workers (%d new), %d leases", iter, existing+joining, joining, n)
+		}
+		worstRounds = max(worstRounds, rounds)
+		d, free := m.spread()
+		require.LessOrEqual(t, d, 1, "iteration %d", iter)
+		require.Zero(t, free, "iteration %d", iter)
+		require.Zero(t, m.round(), "iteration %d: not stable", iter)
+		for i, l := range m.leases {
+			switch kind {
+			case 0:
+				require.LessOrEqual(t, l.moves, 1, "iteration %d: lease %d moved %d times", iter, i, l.moves)
+			case 2:
+				require.Zero(t, l.moves, "iteration %d: lease %d moved on a fresh start", iter, i)
+			}
+		}
+	}
+	t.Logf("worst case: %d rounds with moves or pending hand-offs", worstRounds)
+}
 
 // The balancing property: from random fleets and tables (some leases
 // unowned, existing workers unevenly loaded, newcomers joining at once), the

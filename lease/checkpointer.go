@@ -59,10 +59,13 @@ func (m *Manager) Defer(key string, pos checkpoint.Position) error {
 
 // Release gives the lease up: it writes the deferred checkpoint, if any,
 // then removes the owner (conditionally), so that another worker can take
-// the lease on its next scan instead of waiting FailoverTime. Once it has
-// started (it first waits for a write of the lease in flight), whatever the
-// outcome, this worker no longer holds the lease, and OnLost is not called.
-// It returns ErrLeaseLost if the lease was not held or a write was refused.
+// the lease on its next scan instead of waiting FailoverTime. If another
+// worker asked for the lease (OnHandOff), the release hands it to that
+// worker, which takes it within a fraction of RenewInterval and starts at
+// the checkpoint written. Once it has started (it first waits for a write of
+// the lease in flight), whatever the outcome, this worker no longer holds
+// the lease, and OnLost is not called. It returns ErrLeaseLost if the lease
+// was not held or a write was refused.
 //
 // If ctx ends before the release could start, Release returns ctx's error
 // and the lease stays held and renewed: Run's final release writes its
@@ -138,14 +141,19 @@ func (m *Manager) release(ctx context.Context, h *heldLease) error {
 	if def != nil && def.Compare(l.Checkpoint) > 0 {
 		req := l
 		req.Checkpoint, req.PendingCheckpoint = *def, nil
-		if l, err = m.writeAs(ctx, h, "checkpoint before release", req, m.store.UpdateCheckpoint, false); err != nil {
+		if l, err = m.writeAs(ctx, h, "checkpoint before release", req, m.store.UpdateCheckpoint, true); err != nil {
 			return err
 		}
 	}
-	if _, err := m.writeAs(ctx, h, "release", l, m.store.Release, false); err != nil {
+	res, err := m.writeAs(ctx, h, "release", l, m.store.Release, true)
+	if err != nil {
 		return err
 	}
-	m.log.Info("lease released", slog.String("lease", h.key), slog.Int64("counter", l.Counter))
+	if res.Owner != "" {
+		m.log.Info("lease handed over", slog.String("lease", h.key), slog.String("to", res.Owner), slog.Int64("counter", res.Counter))
+		return nil
+	}
+	m.log.Info("lease released", slog.String("lease", h.key), slog.Int64("counter", res.Counter))
 	return nil
 }
 

@@ -52,6 +52,16 @@ type Config struct {
 	// after its last renewal.
 	TakerInterval time.Duration
 
+	// HandOffTimeout bounds the wait for a graceful hand-off. When this
+	// worker steals a lease on a HandOffStore, it asks the holder to hand it
+	// over and waits for the holder's release; if the holder has not
+	// released it within HandOffTimeout, this worker takes it as a plain
+	// steal (a dead holder's lease is taken sooner, when it expires). The
+	// holder learns of the hand-off at its next write, at most RenewInterval
+	// later, so HandOffTimeout must exceed RenewInterval. Default
+	// FailoverTime.
+	HandOffTimeout time.Duration
+
 	// MaxLeasesForWorker caps the leases this worker takes. Default 0:
 	// unlimited. Other workers take what the cap leaves of this worker's
 	// share, one taker cycle later; leases that no worker has room for stay
@@ -71,13 +81,29 @@ type Config struct {
 	// OnAcquired is called after this worker took a lease (unowned, expired,
 	// its own orphan, or stolen), with a copy of it. Optional.
 	//
-	// OnAcquired and OnLost are called serially, never concurrently with each
-	// other or themselves, in the order the events happened, from a goroutine
-	// of Run and outside the Manager's locks. They must return quickly: every
-	// later event waits for them. They may call Held, Lease, Usable, Leases,
-	// Defer and StopTaking, which do no I/O; they must not call Checkpoint,
-	// FinishShard, Release or Refresh, which write to or read the store.
+	// OnAcquired, OnHandOff and OnLost are called serially, never
+	// concurrently with each other or themselves, in the order the events
+	// happened, from a goroutine of Run and outside the Manager's locks. They
+	// must return quickly: every later event waits for them. They may call
+	// Held, Lease, Usable, Leases, Defer, StopTaking and Rescan, which do no
+	// I/O; they must not call Checkpoint, FinishShard, Release or Refresh,
+	// which write to or read the store.
 	OnAcquired func(Lease)
+
+	// OnHandOff is called when another worker asked for a lease this worker
+	// holds (a balancing steal on a HandOffStore, or an operator's
+	// hand-off), with a copy of it: its Owner names the new owner, its
+	// CheckpointOwner this worker. The lease stays held, renewed, and its
+	// checkpoints keep succeeding until Release, which hands it to the new
+	// owner; the new owner starts from the last checkpoint written. So the
+	// consumer finishes the batch in flight, writes its checkpoint and calls
+	// Release, within HandOffTimeout (after it, the new owner takes the
+	// lease anyway, and OnLost follows). If OnHandOff is nil, the Manager
+	// releases the lease itself at once, writing a deferred checkpoint
+	// first, and then calls OnLost, so that a user unaware of hand-offs
+	// stops processing the shard as after a steal. See OnAcquired for the
+	// calling contract. Optional.
+	OnHandOff func(Lease)
 
 	// OnLost is called when this worker stopped holding a lease other than by
 	// Release or by Run's final release, with a copy of the lease as last
@@ -135,7 +161,19 @@ func (c *Config) defaultDurations() error {
 	if c.TakerInterval == 0 {
 		c.TakerInterval = c.FailoverTime / 2
 	}
-	return checkDuration("TakerInterval", c.TakerInterval)
+	if err := checkDuration("TakerInterval", c.TakerInterval); err != nil {
+		return err
+	}
+	if c.HandOffTimeout == 0 {
+		c.HandOffTimeout = c.FailoverTime
+	}
+	if err := checkDuration("HandOffTimeout", c.HandOffTimeout); err != nil {
+		return err
+	}
+	if c.HandOffTimeout <= c.RenewInterval {
+		return &ConfigError{Field: "HandOffTimeout", Problem: fmt.Sprintf("must be more than RenewInterval (%v), got %v", c.RenewInterval, c.HandOffTimeout)}
+	}
+	return nil
 }
 
 func checkDuration(field string, d time.Duration) error {
@@ -157,3 +195,9 @@ func checkDuration(field string, d time.Duration) error {
 // differing (parts per million), the drop timer firing late under load, and
 // the consumer's shard worker noticing the loss and stopping.
 func (c Config) dropAfter() time.Duration { return c.FailoverTime - c.FailoverTime/10 }
+
+// handOffPoll is how often a worker waiting for hand-offs reads those
+// leases: a twentieth of RenewInterval (167 ms by default), so that the
+// wait adds little to the holder's reaction, which takes up to
+// RenewInterval. Each poll is one consistent read per lease waited for.
+func (c Config) handOffPoll() time.Duration { return max(c.RenewInterval/20, time.Millisecond) }

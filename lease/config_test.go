@@ -19,6 +19,7 @@ func TestConfigDefaults(t *testing.T) {
 	require.Zero(t, cfg.MaxLeasesToStealAtOnce)
 	require.NotNil(t, cfg.Logger)
 	require.Equal(t, 9*time.Second, cfg.dropAfter())
+	require.Equal(t, 10*time.Second, cfg.HandOffTimeout)
 
 	m, err = NewManager(NewMemoryStore(), Config{WorkerID: "w", FailoverTime: 30 * time.Second})
 	require.NoError(t, err)
@@ -39,6 +40,8 @@ func TestConfigInvalid(t *testing.T) {
 		{"RenewInterval", func(c *Config) { c.RenewInterval = -time.Second }, "must be positive, got -1s"},
 		{"RenewInterval", func(c *Config) { c.RenewInterval = 5 * time.Second }, "must be less than FailoverTime/2 (5s), got 5s"},
 		{"TakerInterval", func(c *Config) { c.TakerInterval = -time.Second }, "must be positive, got -1s"},
+		{"HandOffTimeout", func(c *Config) { c.HandOffTimeout = -time.Second }, "must be positive, got -1s"},
+		{"HandOffTimeout", func(c *Config) { c.HandOffTimeout = 2 * time.Second }, "must be more than RenewInterval (3.333333333s), got 2s"},
 		{"MaxLeasesForWorker", func(c *Config) { c.MaxLeasesForWorker = -1 }, "must not be negative, got -1"},
 		{"MaxLeasesToStealAtOnce", func(c *Config) { c.MaxLeasesToStealAtOnce = -2 }, "must not be negative, got -2"},
 	}

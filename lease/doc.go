@@ -3,5 +3,7 @@
 //
 // A Store holds the leases (DynamoDB in production, memory in tests); a
 // Manager, one per worker, renews the leases it owns, takes unowned and
-// expired ones and steals from overloaded workers until the load is even.
+// expired ones, and asks overloaded workers for leases until the load is
+// even: a graceful hand-off, in the Java KCL 3.x's representation, where the
+// holder finishes, checkpoints and releases the lease to the asker.
 package lease

@@ -17,6 +17,7 @@ import (
 // wrap one (to count requests or inject faults).
 type DynamoDBAPI interface {
 	Scan(ctx context.Context, params *dynamodb.ScanInput, optFns ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
+	GetItem(ctx context.Context, params *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 	PutItem(ctx context.Context, params *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	UpdateItem(ctx context.Context, params *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	DeleteItem(ctx context.Context, params *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
@@ -24,7 +25,10 @@ type DynamoDBAPI interface {
 	CreateTable(ctx context.Context, params *dynamodb.CreateTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.CreateTableOutput, error)
 }
 
-var _ Store = (*DynamoStore)(nil)
+var (
+	_ HandOffStore = (*DynamoStore)(nil)
+	_ WorkerStore  = (*DynamoStore)(nil)
+)
 
 // DynamoStore is a Store in a DynamoDB table with the Java KCL's lease
 // schema, so that gokcl resumes from a KCL application's checkpoints (and
@@ -38,7 +42,8 @@ var _ Store = (*DynamoStore)(nil)
 //
 //   - leaseKey (S): read; written by Create.
 //   - leaseOwner (S): read, absent or empty meaning unowned; written by
-//     Create and Take, removed by Release (and by Take with an empty owner).
+//     Create, Take and HandOff (the new owner), removed by Release without
+//     a hand-off pending (and by Take with an empty owner).
 //   - leaseCounter (N): read; every write but Create and Delete is
 //     conditional on it and sets it one higher.
 //   - checkpoint (S), checkpointSubSequenceNumber (N): read (an absent
@@ -54,10 +59,13 @@ var _ Store = (*DynamoStore)(nil)
 //     UpdateCheckpoint, which removes them when PendingCheckpoint is nil.
 //   - pendingCheckpointState (B): read (another type is ignored and kept);
 //     written by Create; removed with the pending checkpoint.
-//   - checkpointOwner (S): the KCL 3.x graceful hand-off; not read; removed
-//     by Take and Release, as the KCL's take and evict do.
+//   - checkpointOwner (S): the KCL 3.x graceful hand-off: the worker that
+//     still holds a lease being handed to leaseOwner. Read; written by
+//     HandOff; removed by Take and Release, as the KCL's take, assign and
+//     evict do; every conditional write but HandOff expects it as read.
 //   - entityType (S): KCL 3.x; items whose entityType is not LEASE (worker
-//     metrics, coordinator state) are skipped by List and never written.
+//     metrics, coordinator state) are skipped by List and never written,
+//     but for gokcl's own worker rows (below).
 //   - throughputKBps (N): KCL 3.x load statistics; preserved.
 //   - streamName, shardId (S): the KCL's multi-stream leases; preserved.
 //     Their leaseKey is not a shard id, so gokcl does not consume
@@ -72,6 +80,19 @@ var _ Store = (*DynamoStore)(nil)
 // and the attribute: guessing a position could skip or replay records, so
 // the operator must repair the row, and meanwhile the other leases work.
 //
+// # Worker rows
+//
+// Heartbeat keeps one row per running worker (see Worker and WorkerStore):
+// leaseKey "gokcl-worker:<id>", entityType GOKCL_WORKER, leaseOwner the
+// worker id, leaseCounter incremented by each heartbeat, and checkpoint
+// SHARD_END. The KCL 3.5 and later skip items whose entityType is not LEASE;
+// earlier KCLs (2.x, 3.0 to 3.4) read the row as a finished lease held by
+// that worker, and leave it alone while its counter moves. gokcl deletes
+// its row when it stops taking leases, and deletes rows not renewed for
+// twice FailoverTime; a row left by a crashed worker may meanwhile be
+// taken by such an older KCL as an expired lease of a shard that does not
+// exist, which it then deletes as garbage.
+//
 // KCL 3.x adds a global secondary index on leaseOwner
 // (LeaseOwnerToLeaseKeyIndex); gokcl neither needs nor creates it, and
 // DynamoDB keeps it up to date with gokcl's writes.
@@ -79,7 +100,8 @@ var _ Store = (*DynamoStore)(nil)
 // # Errors and retries
 //
 // A refused condition is reported as ErrLeaseLost (Renew, Release,
-// UpdateCheckpoint), ErrConflict (Take) or ErrLeaseExists (Create); other
+// UpdateCheckpoint), ErrConflict (Take, HandOff, DeleteWorker) or
+// ErrLeaseExists (Create); other
 // errors are the SDK's, wrapped with the operation, lease key and table.
 // DynamoStore sends one request per call and retries nothing itself:
 // throttling and transient faults are retried by the client's retryer (by
@@ -128,6 +150,12 @@ func (s *DynamoStore) itemKey(key string) map[string]types.AttributeValue {
 
 // List implements Store with a consistent Scan of every page.
 func (s *DynamoStore) List(ctx context.Context) ([]Lease, error) {
+	return s.scan(ctx, nil)
+}
+
+// scan reads the whole table consistently and returns its leases, sorted by
+// key; other items go to other, if not nil.
+func (s *DynamoStore) scan(ctx context.Context, other func(map[string]types.AttributeValue)) ([]Lease, error) {
 	pages := dynamodb.NewScanPaginator(s.client, &dynamodb.ScanInput{
 		TableName:      aws.String(s.table),
 		ConsistentRead: aws.Bool(true),
@@ -143,8 +171,11 @@ func (s *DynamoStore) List(ctx context.Context) ([]Lease, error) {
 			if err != nil {
 				l = Lease{Key: itemKeyOf(item), Malformed: fmt.Errorf("table %q: %w", s.table, err)}
 			}
-			if ok {
+			switch {
+			case ok:
 				out = append(out, l)
+			case other != nil:
+				other(item)
 			}
 		}
 	}
@@ -169,6 +200,98 @@ func (s *DynamoStore) Create(ctx context.Context, l Lease) error {
 	}
 	if err != nil {
 		return fmt.Errorf("create lease %s in table %q: %w", l.Key, s.table, err)
+	}
+	return nil
+}
+
+// Get implements HandOffStore with a consistent GetItem.
+func (s *DynamoStore) Get(ctx context.Context, key string) (Lease, error) {
+	if key == "" {
+		return Lease{}, fmt.Errorf("get lease with empty key in table %q: %w", s.table, ErrLeaseNotFound)
+	}
+	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(s.table),
+		Key:            s.itemKey(key),
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return Lease{}, fmt.Errorf("get lease %s in table %q: %w", key, s.table, err)
+	}
+	l, ok, err := decodeItem(out.Item)
+	switch {
+	case err != nil:
+		return Lease{}, fmt.Errorf("get lease %s in table %q: %w", key, s.table, err)
+	case !ok:
+		return Lease{}, fmt.Errorf("get lease %s in table %q: %w", key, s.table, ErrLeaseNotFound)
+	}
+	return l, nil
+}
+
+// HandOff implements HandOffStore.
+func (s *DynamoStore) HandOff(ctx context.Context, l Lease, to string) (Lease, error) {
+	if l.Owner == "" || to == "" || l.Owner == to {
+		return Lease{}, fmt.Errorf("hand off lease %s in table %q from %q to %q: %w", l.Key, s.table, l.Owner, to, ErrConflict)
+	}
+	return s.update(ctx, "hand off", l, ErrConflict, handOffExpr(l, to))
+}
+
+// ListAll implements WorkerStore with a consistent Scan of every page.
+func (s *DynamoStore) ListAll(ctx context.Context) ([]Lease, []Worker, error) {
+	var workers []Worker
+	leases, err := s.scan(ctx, func(item map[string]types.AttributeValue) {
+		if w, ok := decodeWorker(item); ok {
+			workers = append(workers, w)
+		}
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	slices.SortFunc(workers, func(a, b Worker) int { return strings.Compare(a.ID, b.ID) })
+	return leases, workers, nil
+}
+
+// Heartbeat implements WorkerStore.
+func (s *DynamoStore) Heartbeat(ctx context.Context, id string) (Worker, error) {
+	if id == "" {
+		return Worker{}, fmt.Errorf("heartbeat in table %q: %w: empty worker id", s.table, ErrInvalidLease)
+	}
+	e := heartbeatExpr(id)
+	out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(s.table),
+		Key:                       s.itemKey(workerKey(id)),
+		UpdateExpression:          aws.String(e.updateExpression()),
+		ConditionExpression:       aws.String(e.conditionExpression()),
+		ExpressionAttributeNames:  e.names,
+		ExpressionAttributeValues: e.values,
+		ReturnValues:              types.ReturnValueAllNew,
+	})
+	if err != nil {
+		return Worker{}, fmt.Errorf("heartbeat of worker %s in table %q: %w", id, s.table, err)
+	}
+	w, ok := decodeWorker(out.Attributes)
+	if !ok {
+		return Worker{}, fmt.Errorf("heartbeat of worker %s in table %q: the row written is not a worker row", id, s.table)
+	}
+	return w, nil
+}
+
+// DeleteWorker implements WorkerStore.
+func (s *DynamoStore) DeleteWorker(ctx context.Context, w Worker) error {
+	e := newUpdateExpr()
+	cond := "attribute_not_exists(" + e.name(attrKey) + ") OR (" + e.name(attrEntityType) + " = " +
+		e.value("entityType", attrS(entityWorker)) + " AND " + e.name(attrCounter) + " = " + e.value("counter", attrN(w.Counter)) + ")"
+	_, err := s.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:                 aws.String(s.table),
+		Key:                       s.itemKey(workerKey(w.ID)),
+		ConditionExpression:       aws.String(cond),
+		ExpressionAttributeNames:  e.names,
+		ExpressionAttributeValues: e.values,
+	})
+	if ccf := (*types.ConditionalCheckFailedException)(nil); errors.As(err, &ccf) {
+		return fmt.Errorf("delete worker %s in table %q: counter no longer %d: %w", w.ID, s.table, w.Counter, ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("delete worker %s in table %q: %w", w.ID, s.table, err)
 	}
 	return nil
 }
@@ -213,8 +336,8 @@ func (s *DynamoStore) update(ctx context.Context, op string, l Lease, fail error
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	if ccf := (*types.ConditionalCheckFailedException)(nil); errors.As(err, &ccf) {
-		refused := &RefusedError{Err: fmt.Errorf("%s lease %s in table %q: expected owner %q counter %d, %s: %w",
-			op, l.Key, s.table, l.Owner, l.Counter, describeFound(ccf.Item), fail)}
+		refused := &RefusedError{Err: fmt.Errorf("%s lease %s in table %q: expected %s, %s: %w",
+			op, l.Key, s.table, describeHolder(l), describeFound(ccf.Item), fail)}
 		if found, ok, derr := decodeItem(ccf.Item); derr == nil && ok {
 			refused.Found = &found
 		}
@@ -240,8 +363,7 @@ func describeFound(item map[string]types.AttributeValue) string {
 		return "found it changed or deleted"
 	}
 	r := itemReader{item: item}
-	owner, counter := r.str(attrOwner, false), r.int(attrCounter, false)
-	return fmt.Sprintf("found owner %q counter %d", owner, counter)
+	return "found " + describeHolder(Lease{Owner: r.str(attrOwner, false), CheckpointOwner: r.str(attrCheckpointOwner, false), Counter: r.int(attrCounter, false)})
 }
 
 // Delete implements Store. Deleting a missing lease is not an error.

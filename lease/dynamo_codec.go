@@ -33,6 +33,13 @@ const (
 	// entityLease is the entityType of a lease; items without entityType
 	// are leases too (every KCL before the single-table layout).
 	entityLease = "LEASE"
+	// entityWorker is the entityType of gokcl's worker rows (see Worker),
+	// a type no KCL knows.
+	entityWorker = "GOKCL_WORKER"
+	// workerKeyPrefix starts the leaseKey of a worker row, so that it can
+	// collide neither with a shard id nor with the KCL 3.x's own worker
+	// rows (keyed by the bare worker id).
+	workerKeyPrefix = "gokcl-worker:"
 )
 
 // isLeaseItem reports whether item is a lease row: it has a string leaseKey
@@ -80,6 +87,7 @@ func decodeItem(item map[string]types.AttributeValue) (l Lease, ok bool, err err
 	l = Lease{
 		Key:                          r.key,
 		Owner:                        r.str(attrOwner, false),
+		CheckpointOwner:              r.str(attrCheckpointOwner, false),
 		Counter:                      r.int(attrCounter, true),
 		Checkpoint:                   r.position(attrCheckpoint, attrCheckpointSub, true),
 		OwnerSwitchesSinceCheckpoint: r.int(attrOwnerSwitches, false),
@@ -271,6 +279,7 @@ func encodeNew(l Lease) map[string]types.AttributeValue {
 		}
 	}
 	putIf(attrOwner, l.Owner != "", func() types.AttributeValue { return attrS(l.Owner) })
+	putIf(attrCheckpointOwner, l.CheckpointOwner != "", func() types.AttributeValue { return attrS(l.CheckpointOwner) })
 	putIf(attrParents, len(l.ParentShardIDs) > 0, func() types.AttributeValue { return attrSS(l.ParentShardIDs) })
 	putIf(attrChildren, len(l.ChildShardIDs) > 0, func() types.AttributeValue { return attrSS(l.ChildShardIDs) })
 	putIf(attrStartingHashKey, l.StartingHashKey != "", func() types.AttributeValue { return attrS(l.StartingHashKey) })
@@ -321,22 +330,29 @@ func (e *updateExpr) addAttr(attr string, v types.AttributeValue) {
 	e.add = append(e.add, e.name(attr)+" "+e.value(attr, v))
 }
 
-// expectHeld makes the update conditional on the lease's owner and counter
-// being l's, and increments the counter.
+// expectHeld makes the update conditional on the lease's owner, checkpoint
+// owner and counter being l's, and increments the counter.
+func (e *updateExpr) expectHeld(l Lease) {
+	e.cond = append(e.cond, e.name(attrCounter)+" = "+e.value("expectedCounter", attrN(l.Counter)))
+	e.expectString(attrOwner, "expectedOwner", l.Owner)
+	e.expectString(attrCheckpointOwner, "expectedCheckpointOwner", l.CheckpointOwner)
+	e.setAttr(attrCounter, attrN(l.Counter+1))
+}
+
+// expectString makes the update conditional on attr being want, or absent
+// when want is empty.
 //
-// An empty leaseOwner counts as absent, as decodeItem reads it. The test is
+// An empty string counts as absent, as decodeItem reads it. The test is
 // NOT (size > 0) rather than size = 0 or = "": dynalite evaluates size("")
 // as no number, and an empty string as an expression value needs a
 // DynamoDB that accepts empty strings.
-func (e *updateExpr) expectHeld(l Lease) {
-	e.cond = append(e.cond, e.name(attrCounter)+" = "+e.value("expectedCounter", attrN(l.Counter)))
-	owner := e.name(attrOwner)
-	if l.Owner == "" {
-		e.cond = append(e.cond, "(attribute_not_exists("+owner+") OR NOT (size("+owner+") > "+e.value("zero", attrN(0))+"))")
-	} else {
-		e.cond = append(e.cond, owner+" = "+e.value("expectedOwner", attrS(l.Owner)))
+func (e *updateExpr) expectString(attr, placeholder, want string) {
+	a := e.name(attr)
+	if want == "" {
+		e.cond = append(e.cond, "(attribute_not_exists("+a+") OR NOT (size("+a+") > "+e.value("zero", attrN(0))+"))")
+		return
 	}
-	e.setAttr(attrCounter, attrN(l.Counter+1))
+	e.cond = append(e.cond, a+" = "+e.value(placeholder, attrS(want)))
 }
 
 func (e *updateExpr) updateExpression() string {
@@ -365,8 +381,8 @@ func renewExpr(l Lease) *updateExpr {
 }
 
 // takeExpr makes owner the owner. Like the KCL it removes checkpointOwner (a
-// KCL 3.x hand-off in progress ends with a take) and counts an owner switch
-// when the lease had another owner.
+// hand-off in progress ends with a take) and counts an owner switch when the
+// lease had another holder.
 func takeExpr(l Lease, owner string) *updateExpr {
 	e := newUpdateExpr()
 	e.expectHeld(l)
@@ -376,18 +392,74 @@ func takeExpr(l Lease, owner string) *updateExpr {
 		e.removeAttr(attrOwner)
 	}
 	e.removeAttr(attrCheckpointOwner)
-	if l.Owner != "" && l.Owner != owner {
+	if h := l.Holder(); h != "" && h != owner {
 		e.addAttr(attrOwnerSwitches, attrN(1))
 	}
 	return e
 }
 
-// releaseExpr removes the owner, and checkpointOwner with it, so that no
-// KCL 3.x worker believes a hand-off to be in progress.
+// releaseExpr gives the lease up. During a hand-off it removes
+// checkpointOwner only, so that the new owner, already in leaseOwner, holds
+// it alone (the KCL 3.x's evictLease does the same), and counts the switch
+// of holder; otherwise it removes leaseOwner.
 func releaseExpr(l Lease) *updateExpr {
 	e := newUpdateExpr()
 	e.expectHeld(l)
+	if l.CheckpointOwner != "" {
+		e.removeAttr(attrCheckpointOwner)
+		e.addAttr(attrOwnerSwitches, attrN(1))
+		return e
+	}
 	e.removeAttr(attrOwner, attrCheckpointOwner)
+	return e
+}
+
+// handOffExpr starts a hand-off of l to the worker to: leaseOwner becomes
+// to and checkpointOwner the current owner, conditional on the owner being
+// l.Owner, no hand-off pending and the shard not finished. Like the KCL
+// 3.x's initiateGracefulLeaseHandoff it neither checks nor changes the
+// counter (see HandOffStore.HandOff).
+func handOffExpr(l Lease, to string) *updateExpr {
+	e := newUpdateExpr()
+	e.cond = append(e.cond, "attribute_exists("+e.name(attrKey)+")")
+	e.expectString(attrOwner, "expectedOwner", l.Owner)
+	e.expectString(attrCheckpointOwner, "expectedCheckpointOwner", "")
+	e.cond = append(e.cond, e.name(attrCheckpoint)+" <> "+e.value("shardEnd", attrS(checkpoint.SentinelShardEnd)))
+	e.setAttr(attrOwner, attrS(to))
+	e.set = append(e.set, e.name(attrCheckpointOwner)+" = "+e.value("from", attrS(l.Owner)))
+	return e
+}
+
+// workerKey returns the leaseKey of worker id's row.
+func workerKey(id string) string { return workerKeyPrefix + id }
+
+// decodeWorker reads a worker row; ok is false when item is not one.
+func decodeWorker(item map[string]types.AttributeValue) (Worker, bool) {
+	if e, _ := item[attrEntityType].(*types.AttributeValueMemberS); e == nil || e.Value != entityWorker {
+		return Worker{}, false
+	}
+	id, found := strings.CutPrefix(itemKeyOf(item), workerKeyPrefix)
+	r := itemReader{item: item}
+	counter := r.int(attrCounter, true)
+	if !found || id == "" || r.err != nil {
+		return Worker{}, false
+	}
+	return Worker{ID: id, Counter: counter}, true
+}
+
+// heartbeatExpr creates or updates worker id's row: it increments the
+// counter (ADD creates it at 1) and sets what a KCL that predates entity
+// types (2.x, 3.0 to 3.4) needs to read the row as a finished lease held by
+// that worker, which it leaves alone while the counter moves. The condition
+// keeps it from overwriting anything but a worker row.
+func heartbeatExpr(id string) *updateExpr {
+	e := newUpdateExpr()
+	e.cond = append(e.cond, "(attribute_not_exists("+e.name(attrKey)+") OR "+e.name(attrEntityType)+" = "+e.value("entityType", attrS(entityWorker))+")")
+	e.set = append(e.set, e.name(attrEntityType)+" = "+e.value("entityType", attrS(entityWorker)))
+	e.setAttr(attrOwner, attrS(id))
+	e.setAttr(attrCheckpoint, attrS(checkpoint.SentinelShardEnd))
+	e.setAttr(attrCheckpointSub, attrN(0))
+	e.addAttr(attrCounter, attrN(1))
 	return e
 }
 

@@ -5,4 +5,5 @@ package lease
 var (
 	DecodeDynamoItem = decodeItem
 	EncodeDynamoItem = encodeNew
+	DecodeWorkerItem = decodeWorker
 )

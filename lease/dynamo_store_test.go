@@ -23,6 +23,7 @@ import (
 // this one checks requests and error mapping without a server.
 type fakeDynamo struct {
 	scan     func(*dynamodb.ScanInput) (*dynamodb.ScanOutput, error)
+	get      func(*dynamodb.GetItemInput) (*dynamodb.GetItemOutput, error)
 	put      func(*dynamodb.PutItemInput) (*dynamodb.PutItemOutput, error)
 	update   func(*dynamodb.UpdateItemInput) (*dynamodb.UpdateItemOutput, error)
 	del      func(*dynamodb.DeleteItemInput) (*dynamodb.DeleteItemOutput, error)
@@ -46,6 +47,10 @@ func call[In, Out any](f *fakeDynamo, name string, fn func(In) (Out, error), in 
 
 func (f *fakeDynamo) Scan(_ context.Context, in *dynamodb.ScanInput, _ ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
 	return call(f, "Scan", f.scan, in)
+}
+
+func (f *fakeDynamo) GetItem(_ context.Context, in *dynamodb.GetItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	return call(f, "GetItem", f.get, in)
 }
 
 func (f *fakeDynamo) PutItem(_ context.Context, in *dynamodb.PutItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
@@ -228,6 +233,12 @@ func TestDynamoWrites(t *testing.T) {
 	ctx := t.Context()
 	l := lease.Lease{Key: "shardId-000000000001", Owner: "worker-a", Counter: 5, Checkpoint: checkpoint.At("77", 0),
 		ChildShardIDs: []string{"shardId-000000000002"}}
+	// During a hand-off from worker-a to worker-b.
+	h := l
+	h.Owner, h.CheckpointOwner = "worker-b", "worker-a"
+	const noCheckpointOwner = " AND (attribute_not_exists(#checkpointOwner) OR NOT (size(#checkpointOwner) > :zero))"
+	const heldBy = "#leaseCounter = :expectedCounter AND #leaseOwner = :expectedOwner"
+	const handingOff = heldBy + " AND #checkpointOwner = :expectedCheckpointOwner"
 	cases := []struct {
 		name       string
 		write      func() (lease.Lease, error)
@@ -236,28 +247,41 @@ func TestDynamoWrites(t *testing.T) {
 		conditions string
 	}{
 		{"Renew", func() (lease.Lease, error) { return s.Renew(ctx, l) },
-			[]string{"leaseCounter", "leaseOwner"},
+			[]string{"checkpointOwner", "leaseCounter", "leaseOwner"},
 			"SET #leaseCounter = :leaseCounter",
-			"#leaseCounter = :expectedCounter AND #leaseOwner = :expectedOwner"},
+			heldBy + noCheckpointOwner},
+		{"RenewDuringHandOff", func() (lease.Lease, error) { return s.Renew(ctx, h) },
+			[]string{"checkpointOwner", "leaseCounter", "leaseOwner"},
+			"SET #leaseCounter = :leaseCounter",
+			handingOff},
 		{"TakeFromOther", func() (lease.Lease, error) { return s.Take(ctx, l, "worker-b") },
 			[]string{"checkpointOwner", "leaseCounter", "leaseOwner", "ownerSwitchesSinceCheckpoint"},
 			"SET #leaseCounter = :leaseCounter, #leaseOwner = :leaseOwner REMOVE #checkpointOwner ADD #ownerSwitchesSinceCheckpoint :ownerSwitchesSinceCheckpoint",
-			"#leaseCounter = :expectedCounter AND #leaseOwner = :expectedOwner"},
+			heldBy + noCheckpointOwner},
 		{"TakeUnowned", func() (lease.Lease, error) { u := l; u.Owner = ""; return s.Take(ctx, u, "worker-b") },
 			[]string{"checkpointOwner", "leaseCounter", "leaseOwner"},
 			"SET #leaseCounter = :leaseCounter, #leaseOwner = :leaseOwner REMOVE #checkpointOwner",
-			"#leaseCounter = :expectedCounter AND (attribute_not_exists(#leaseOwner) OR NOT (size(#leaseOwner) > :zero))"},
+			"#leaseCounter = :expectedCounter AND (attribute_not_exists(#leaseOwner) OR NOT (size(#leaseOwner) > :zero))" + noCheckpointOwner},
+		// The new owner's plain steal after the hand-off timed out.
+		{"TakeDuringHandOff", func() (lease.Lease, error) { return s.Take(ctx, h, "worker-b") },
+			[]string{"checkpointOwner", "leaseCounter", "leaseOwner", "ownerSwitchesSinceCheckpoint"},
+			"SET #leaseCounter = :leaseCounter, #leaseOwner = :leaseOwner REMOVE #checkpointOwner ADD #ownerSwitchesSinceCheckpoint :ownerSwitchesSinceCheckpoint",
+			handingOff},
 		{"Release", func() (lease.Lease, error) { return s.Release(ctx, l) },
 			[]string{"checkpointOwner", "leaseCounter", "leaseOwner"},
 			"SET #leaseCounter = :leaseCounter REMOVE #leaseOwner, #checkpointOwner",
-			"#leaseCounter = :expectedCounter AND #leaseOwner = :expectedOwner"},
+			heldBy + noCheckpointOwner},
+		{"ReleaseToNewOwner", func() (lease.Lease, error) { return s.Release(ctx, h) },
+			[]string{"checkpointOwner", "leaseCounter", "leaseOwner", "ownerSwitchesSinceCheckpoint"},
+			"SET #leaseCounter = :leaseCounter REMOVE #checkpointOwner ADD #ownerSwitchesSinceCheckpoint :ownerSwitchesSinceCheckpoint",
+			handingOff},
 		{"UpdateCheckpoint", func() (lease.Lease, error) { return s.UpdateCheckpoint(ctx, l) },
-			[]string{"checkpoint", "checkpointSubSequenceNumber", "childShardIds", "leaseCounter", "leaseOwner",
+			[]string{"checkpoint", "checkpointOwner", "checkpointSubSequenceNumber", "childShardIds", "leaseCounter", "leaseOwner",
 				"ownerSwitchesSinceCheckpoint", "pendingCheckpoint", "pendingCheckpointState", "pendingCheckpointSubSequenceNumber"},
 			"SET #leaseCounter = :leaseCounter, #checkpoint = :checkpoint, #checkpointSubSequenceNumber = :checkpointSubSequenceNumber, " +
 				"#ownerSwitchesSinceCheckpoint = :ownerSwitchesSinceCheckpoint, #childShardIds = :childShardIds " +
 				"REMOVE #pendingCheckpoint, #pendingCheckpointSubSequenceNumber, #pendingCheckpointState",
-			"#leaseCounter = :expectedCounter AND #leaseOwner = :expectedOwner"},
+			heldBy + noCheckpointOwner},
 	}
 	want, _, err := lease.DecodeDynamoItem(answer)
 	require.NoError(t, err)
@@ -274,6 +298,92 @@ func TestDynamoWrites(t *testing.T) {
 		require.Equal(t, &types.AttributeValueMemberN{Value: "5"}, got.ExpressionAttributeValues[":expectedCounter"], tc.name)
 	}
 	require.NotContains(t, f.called(), "PutItem", "no write replaces an item")
+}
+
+// TestDynamoHandOff: a hand-off sets the new owner and the checkpoint
+// owner, conditional on the owner, no hand-off pending and an unfinished
+// shard, and leaves the counter alone, as the KCL 3.x does.
+func TestDynamoHandOff(t *testing.T) {
+	var got *dynamodb.UpdateItemInput
+	f := &fakeDynamo{update: func(in *dynamodb.UpdateItemInput) (*dynamodb.UpdateItemOutput, error) {
+		got = in
+		item := leaseItem("shardId-000000000001", "worker-b", 5)
+		item["checkpointOwner"] = &types.AttributeValueMemberS{Value: "worker-a"}
+		return &dynamodb.UpdateItemOutput{Attributes: item}, nil
+	}}
+	s := newFakeStore(t, f)
+	l := lease.Lease{Key: "shardId-000000000001", Owner: "worker-a", Counter: 5, Checkpoint: checkpoint.At("77", 0)}
+	res, err := s.HandOff(t.Context(), l, "worker-b")
+	require.NoError(t, err)
+	require.Equal(t, "worker-b", res.Owner)
+	require.Equal(t, "worker-a", res.CheckpointOwner)
+	require.Equal(t, "SET #leaseOwner = :leaseOwner, #checkpointOwner = :from", aws.ToString(got.UpdateExpression))
+	require.Equal(t, "attribute_exists(#leaseKey) AND #leaseOwner = :expectedOwner AND "+
+		"(attribute_not_exists(#checkpointOwner) OR NOT (size(#checkpointOwner) > :zero)) AND #checkpoint <> :shardEnd",
+		aws.ToString(got.ConditionExpression))
+	require.Equal(t, &types.AttributeValueMemberS{Value: "worker-a"}, got.ExpressionAttributeValues[":from"])
+	require.Equal(t, &types.AttributeValueMemberS{Value: "worker-b"}, got.ExpressionAttributeValues[":leaseOwner"])
+	require.NotContains(t, got.ExpressionAttributeNames, "#leaseCounter", "the counter is neither checked nor written")
+
+	for _, bad := range []struct{ from, to string }{{"", "worker-b"}, {"worker-a", ""}, {"worker-a", "worker-a"}} {
+		l.Owner = bad.from
+		_, err := s.HandOff(t.Context(), l, bad.to)
+		require.ErrorIs(t, err, lease.ErrConflict, "from %q to %q", bad.from, bad.to)
+	}
+	require.Equal(t, []string{"UpdateItem"}, f.called(), "a hand-off that cannot succeed is not sent")
+}
+
+// TestDynamoWorkerRows: a heartbeat upserts the worker's row without
+// overwriting anything but a worker row; ListAll returns the rows beside the
+// leases, List only the leases; DeleteWorker is conditional on the counter
+// and succeeds on a missing row.
+func TestDynamoWorkerRows(t *testing.T) {
+	row := map[string]types.AttributeValue{
+		"leaseKey":     &types.AttributeValueMemberS{Value: "gokcl-worker:w1"},
+		"entityType":   &types.AttributeValueMemberS{Value: "GOKCL_WORKER"},
+		"leaseOwner":   &types.AttributeValueMemberS{Value: "w1"},
+		"leaseCounter": &types.AttributeValueMemberN{Value: "3"},
+		"checkpoint":   &types.AttributeValueMemberS{Value: "SHARD_END"},
+	}
+	var update *dynamodb.UpdateItemInput
+	var del *dynamodb.DeleteItemInput
+	f := &fakeDynamo{
+		update: func(in *dynamodb.UpdateItemInput) (*dynamodb.UpdateItemOutput, error) {
+			update = in
+			return &dynamodb.UpdateItemOutput{Attributes: row}, nil
+		},
+		scan: func(*dynamodb.ScanInput) (*dynamodb.ScanOutput, error) {
+			return &dynamodb.ScanOutput{Items: []map[string]types.AttributeValue{row, leaseItem("shardId-1", "w1", 4)}}, nil
+		},
+		del: func(in *dynamodb.DeleteItemInput) (*dynamodb.DeleteItemOutput, error) {
+			del = in
+			return &dynamodb.DeleteItemOutput{}, nil
+		},
+	}
+	s := newFakeStore(t, f)
+	w, err := s.Heartbeat(t.Context(), "w1")
+	require.NoError(t, err)
+	require.Equal(t, lease.Worker{ID: "w1", Counter: 3}, w)
+	require.Equal(t, &types.AttributeValueMemberS{Value: "gokcl-worker:w1"}, update.Key["leaseKey"])
+	require.Equal(t, "SET #entityType = :entityType, #leaseOwner = :leaseOwner, #checkpoint = :checkpoint, "+
+		"#checkpointSubSequenceNumber = :checkpointSubSequenceNumber ADD #leaseCounter :leaseCounter", aws.ToString(update.UpdateExpression))
+	require.Equal(t, "(attribute_not_exists(#leaseKey) OR #entityType = :entityType)", aws.ToString(update.ConditionExpression))
+
+	leases, workers, err := s.ListAll(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, []lease.Worker{{ID: "w1", Counter: 3}}, workers)
+	require.Len(t, leases, 1)
+	only, err := s.List(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, leases, only, "List skips worker rows")
+
+	require.NoError(t, s.DeleteWorker(t.Context(), w))
+	require.Equal(t, "attribute_not_exists(#leaseKey) OR (#entityType = :entityType AND #leaseCounter = :counter)",
+		aws.ToString(del.ConditionExpression))
+	f.del = func(*dynamodb.DeleteItemInput) (*dynamodb.DeleteItemOutput, error) {
+		return nil, &types.ConditionalCheckFailedException{}
+	}
+	require.ErrorIs(t, s.DeleteWorker(t.Context(), w), lease.ErrConflict)
 }
 
 var errUnexpected = errors.New("unexpected call")

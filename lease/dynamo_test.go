@@ -64,7 +64,7 @@ var kclLeases = map[string]lease.Lease{
 	// KCL 3.x: entityType LEASE, a graceful hand-off from worker-a to
 	// worker-c in progress (checkpointOwner), throughput statistics.
 	"shardId-000000000007": {
-		Key: "shardId-000000000007", Owner: "worker-c", Counter: 5021, Checkpoint: checkpoint.AtTimestamp,
+		Key: "shardId-000000000007", Owner: "worker-c", CheckpointOwner: "worker-a", Counter: 5021, Checkpoint: checkpoint.AtTimestamp,
 		StartingHashKey: "0", EndingHashKey: "85070591730234615865843651857942052863",
 	},
 	"shardId-000000000008": {
@@ -232,7 +232,7 @@ func TestEncodeMatchesKCL(t *testing.T) {
 
 // TestEncodeKCL3Subset: for the KCL 3.x leases, every attribute gokcl
 // writes is the KCL's, with its type and value; the rest (entityType,
-// checkpointOwner, throughputKBps) gokcl preserves rather than writes.
+// throughputKBps) gokcl preserves rather than writes.
 func TestEncodeKCL3Subset(t *testing.T) {
 	for _, item := range loadItems(t, kcl3Items) {
 		l, ok, err := lease.DecodeDynamoItem(item)
@@ -281,6 +281,7 @@ func TestDecodeMalformed(t *testing.T) {
 		{"checkpointSubSequenceNumber", s("1"), "want a number (N), found S"},
 		{"ownerSwitchesSinceCheckpoint", n("x"), "is not a non-negative 64-bit integer"},
 		{"leaseOwner", n("7"), "want a string (S), found N"},
+		{"checkpointOwner", n("7"), "want a string (S), found N"},
 		{"parentShardId", s("shardId-000000000000"), "want a string set (SS), found S"},
 		{"parentShardId", ss("a", "b", "c"), "3 parents"},
 		{"parentShardId", ss("a", ""), "empty shard id"},
@@ -347,9 +348,14 @@ func TestDecodeFallbacks(t *testing.T) {
 		{"EntityTypeLease", func(m map[string]types.AttributeValue) {
 			m["entityType"] = &types.AttributeValueMemberS{Value: "LEASE"}
 		}, func(*lease.Lease) {}},
+		{"CheckpointOwnerRead", func(m map[string]types.AttributeValue) {
+			m["checkpointOwner"] = &types.AttributeValueMemberS{Value: "worker-b"}
+		}, func(l *lease.Lease) { l.CheckpointOwner = "worker-b" }},
+		{"EmptyCheckpointOwnerIsNone", func(m map[string]types.AttributeValue) {
+			m["checkpointOwner"] = &types.AttributeValueMemberS{Value: ""}
+		}, func(*lease.Lease) {}},
 		{"UnknownAttributesIgnored", func(m map[string]types.AttributeValue) {
 			m["throughputKBps"] = &types.AttributeValueMemberN{Value: "1.5"}
-			m["checkpointOwner"] = &types.AttributeValueMemberS{Value: "worker-b"}
 			m["myTag"] = &types.AttributeValueMemberM{}
 		}, func(*lease.Lease) {}},
 	}
@@ -411,6 +417,21 @@ func FuzzDecodeItem(f *testing.F) {
 		require.True(t, ok)
 		require.NoError(t, err)
 		require.Equal(t, l, again)
+
+		// The same row during a hand-off (the owner as checkpointOwner), and
+		// read as a worker row: never a panic, and a hand-off round-trips.
+		item["checkpointOwner"] = &types.AttributeValueMemberS{Value: owner}
+		if h, ok, err := lease.DecodeDynamoItem(item); ok && err == nil {
+			again, _, err := lease.DecodeDynamoItem(lease.EncodeDynamoItem(h))
+			require.NoError(t, err)
+			require.Equal(t, h, again)
+		}
+		item["entityType"] = &types.AttributeValueMemberS{Value: "GOKCL_WORKER"}
+		item["leaseKey"] = &types.AttributeValueMemberS{Value: "gokcl-worker:" + owner}
+		if w, ok := lease.DecodeWorkerItem(item); ok {
+			require.Equal(t, owner, w.ID)
+			require.NotEmpty(t, w.ID)
+		}
 	})
 }
 

@@ -24,6 +24,9 @@ var (
 	// ErrLeaseExists reports a Create refused because the lease exists.
 	ErrLeaseExists = errors.New("lease: already exists")
 
+	// ErrLeaseNotFound reports a Get of a lease the table does not have.
+	ErrLeaseNotFound = errors.New("lease: not found")
+
 	// ErrInvalidLease reports a lease that cannot be written: no key, a
 	// negative counter, an invalid checkpoint or pending checkpoint, or an
 	// empty or repeated shard id among its parents or children.
@@ -73,7 +76,8 @@ func (e *ConfigError) Unwrap() error { return ErrInvalidConfig }
 // lease as the store found it, when the store says (MemoryStore always,
 // DynamoDB when it returns the old item), and nil otherwise or when the
 // lease does not exist. The Manager uses it to recognise its own earlier
-// write that succeeded although its answer was lost.
+// write that succeeded although its answer was lost, and a hand-off asked
+// of it (it reads the lease with HandOffStore.Get when Found is nil).
 type RefusedError struct {
 	Found *Lease
 	Err   error

@@ -1,16 +1,36 @@
 package lease
 
-// event is a lease acquired or lost, for OnAcquired or OnLost.
+// eventKind says which callback an event is for.
+type eventKind uint8
+
+const (
+	eventAcquired eventKind = iota // OnAcquired
+	eventLost                      // OnLost
+	eventHandOff                   // OnHandOff
+)
+
+// event is a lease acquired, lost or asked for, for the callbacks.
 type event struct {
-	lost  bool
+	kind  eventKind
 	lease Lease
+}
+
+// callback returns the callback for ev's kind, or nil if none is set.
+func (m *Manager) callback(kind eventKind) func(Lease) {
+	switch kind {
+	case eventLost:
+		return m.cfg.OnLost
+	case eventHandOff:
+		return m.cfg.OnHandOff
+	}
+	return m.cfg.OnAcquired
 }
 
 // emitLocked queues ev. Events are queued under Manager.mu, at the moment
 // the held set changes, so the queue's order is the order the events
 // happened; one goroutine (deliverEvents) calls the callbacks in that order.
 func (m *Manager) emitLocked(ev event) {
-	if (ev.lost && m.cfg.OnLost == nil) || (!ev.lost && m.cfg.OnAcquired == nil) {
+	if m.callback(ev.kind) == nil {
 		return
 	}
 	m.events.Push(ev)
@@ -39,11 +59,7 @@ func (m *Manager) deliverQueued() {
 			return
 		}
 		for _, ev := range evs {
-			if ev.lost {
-				m.cfg.OnLost(ev.lease)
-			} else {
-				m.cfg.OnAcquired(ev.lease)
-			}
+			m.callback(ev.kind)(ev.lease)
 		}
 	}
 }

@@ -94,13 +94,19 @@ type storeWrite func(ctx context.Context, l Lease) (Lease, error)
 // drops the lease and reports it to OnLost. If the lease was dropped while
 // the write was in flight, the result is discarded and write returns
 // ErrLeaseLost: the consumer was already told.
+//
+// A refusal that shows the lease still held (see adoptable) is not a loss:
+// an earlier write of ours that landed unseen, or another worker asking for
+// the lease (a hand-off). write then repeats req on the lease as found, and
+// reports a hand-off to OnHandOff once the repeat succeeds.
 func (m *Manager) write(ctx context.Context, h *heldLease, op string, req Lease, do storeWrite) (Lease, error) {
-	return m.writeAs(ctx, h, op, req, do, true)
+	return m.writeAs(ctx, h, op, req, do, false)
 }
 
-// writeAs is write; with dropIfRefused false, a refusal leaves the entry to
-// the caller, which forgets it without OnLost (Release).
-func (m *Manager) writeAs(ctx context.Context, h *heldLease, op string, req Lease, do storeWrite, dropIfRefused bool) (Lease, error) {
+// writeAs is write; with releasing set (Release), a refusal leaves the
+// entry to the caller, which forgets it without OnLost, and a hand-off found
+// on the way is not reported: the release completes it.
+func (m *Manager) writeAs(ctx context.Context, h *heldLease, op string, req Lease, do storeWrite, releasing bool) (Lease, error) {
 	m.mu.Lock()
 	if h.gone {
 		m.mu.Unlock()
@@ -111,22 +117,21 @@ func (m *Manager) writeAs(ctx context.Context, h *heldLease, op string, req Leas
 
 	started := time.Now()
 	res, err := m.call(ctx, h, req, do)
-	if found, ok := ownEarlierWrite(err, req); ok {
-		// An earlier write of ours landed although its answer was lost (a
-		// timeout, a cancelled context, a retry by the SDK): the lease is
-		// still ours, one write further. Write again on top of it. The
-		// renewal time stays that of the last write known to have landed
-		// until this one succeeds.
-		m.log.Info("recovered from a write that succeeded unseen", slog.String("lease", h.key), slog.Int64("counter", found.Counter))
-		req.Counter = found.Counter
-		if found.Checkpoint.Compare(req.Checkpoint) > 0 {
-			// The write that landed was a checkpoint beyond this one (the
-			// caller checked req against the copy from before it): write
-			// that one again, never this one over it.
-			req.Checkpoint, req.PendingCheckpoint = found.Checkpoint, found.PendingCheckpoint
+	how := refused
+	if err != nil {
+		var found Lease
+		found, how = m.inspectRefusal(ctx, h, err, req)
+		if how != refused {
+			req.Owner, req.CheckpointOwner, req.Counter = found.Owner, found.CheckpointOwner, found.Counter
+			if found.Checkpoint.Compare(req.Checkpoint) > 0 {
+				// The write that landed was a checkpoint beyond this one (the
+				// caller checked req against the copy from before it): write
+				// that one again, never this one over it.
+				req.Checkpoint, req.PendingCheckpoint = found.Checkpoint, found.PendingCheckpoint
+			}
+			started = time.Now()
+			res, err = m.call(ctx, h, req, do)
 		}
-		started = time.Now()
-		res, err = m.call(ctx, h, req, do)
 	}
 
 	m.mu.Lock()
@@ -138,11 +143,39 @@ func (m *Manager) writeAs(ctx context.Context, h *heldLease, op string, req Leas
 		return Lease{}, m.lostError(h.key, op+" finished after the lease was dropped")
 	case err == nil:
 		h.lease, h.lastRenewed = res, started
+		if how == handOffAsk && !releasing {
+			m.askedLocked(h)
+		}
 		return res.Clone(), nil
-	case isLost(err) && dropIfRefused:
+	case isLost(err) && !releasing:
 		m.dropLocked(h, op+" refused")
 	}
 	return Lease{}, fmt.Errorf("lease %s: %s: %w", h.key, op, err)
+}
+
+// inspectRefusal looks at what refused req, if err is a refusal, and says
+// whether the lease is still held (see adoptable); it logs what it finds.
+func (m *Manager) inspectRefusal(ctx context.Context, h *heldLease, err error, req Lease) (Lease, adoption) {
+	var r *RefusedError
+	if !errors.As(err, &r) {
+		return Lease{}, refused
+	}
+	rctx, cancel := context.WithTimeout(ctx, min(m.cfg.RenewInterval, m.untilDrop(h)))
+	found, ok := m.refusalFound(rctx, err, h.key)
+	cancel()
+	if !ok {
+		return Lease{}, refused
+	}
+	how := m.adoptable(found, req)
+	if how == ownWrite {
+		// An earlier write of ours landed although its answer was lost (a
+		// timeout, a cancelled context, a retry by the SDK): the lease is
+		// still ours, one write further. Write again on top of it. The
+		// renewal time stays that of the last write known to have landed
+		// until this one succeeds.
+		m.log.Info("recovered from a write that succeeded unseen", slog.String("lease", h.key), slog.Int64("counter", found.Counter))
+	}
+	return found, how
 }
 
 // call makes one store write, bounded by RenewInterval and by h's drop
@@ -161,19 +194,6 @@ func (m *Manager) untilDrop(h *heldLease) time.Duration {
 	return max(m.cfg.dropAfter()-time.Since(h.lastRenewed), time.Millisecond)
 }
 
-// ownEarlierWrite reports whether err refused req only because the lease is
-// one write past what req expected and still owned by req's owner: the mark
-// of an earlier write by this worker whose answer was lost. Writes of one
-// lease are serialized, so nothing else of ours can have made that change.
-func ownEarlierWrite(err error, req Lease) (Lease, bool) {
-	var refused *RefusedError
-	if req.Owner == "" || !errors.As(err, &refused) || refused.Found == nil {
-		return Lease{}, false
-	}
-	f := *refused.Found
-	return f, f.Owner == req.Owner && f.Counter == req.Counter+1
-}
-
 // isLost reports whether err is a refusal. The store returns ErrLeaseLost
 // for renewals and checkpoints; nothing else means the lease is gone.
 func isLost(err error) bool { return errors.Is(err, ErrLeaseLost) }
@@ -186,7 +206,7 @@ func (m *Manager) dropLocked(h *heldLease, why string) {
 	h.gone = true
 	m.removeLocked(h)
 	m.log.Info("lease lost", slog.String("lease", h.key), slog.Int64("counter", h.lease.Counter), slog.String("reason", why))
-	m.emitLocked(event{lost: true, lease: h.lease.Clone()})
+	m.emitLocked(event{kind: eventLost, lease: h.lease.Clone()})
 }
 
 // forgetLocked stops holding h without telling OnLost: it was released.
@@ -207,7 +227,7 @@ func (m *Manager) removeLocked(h *heldLease) {
 // addLocked starts holding l, taken by a write that started at renewed.
 func (m *Manager) addLocked(l Lease, renewed time.Time) {
 	m.held[l.Key] = newHeldLease(l, renewed)
-	m.emitLocked(event{lease: l.Clone()})
+	m.emitLocked(event{kind: eventAcquired, lease: l.Clone()})
 }
 
 // clearDeferred forgets the deferred checkpoint d if it is still the one

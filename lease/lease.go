@@ -15,8 +15,15 @@ type Lease struct {
 	// Key identifies the lease: the shard id (leaseKey, the table's only key).
 	Key string
 	// Owner is the worker holding the lease; empty when nobody does
-	// (leaseOwner, absent when unowned).
+	// (leaseOwner, absent when unowned). During a hand-off (CheckpointOwner
+	// set) it is the worker the lease is being handed to.
 	Owner string
+	// CheckpointOwner is set while a graceful hand-off is pending, as the
+	// Java KCL 3.x represents it: the worker that still holds the lease,
+	// processes the shard and writes its checkpoints until it releases the
+	// lease to Owner, who waits for that release (checkpointOwner, absent
+	// otherwise). See HandOffStore.
+	CheckpointOwner string
 	// Counter changes on every write that renews, takes, releases or
 	// checkpoints the lease; a worker proves it still holds the lease by
 	// writing conditionally on the counter it last saw (leaseCounter).
@@ -53,6 +60,22 @@ type Lease struct {
 	// treats its shard as not finished, so its children wait. An operator
 	// must repair the row; guessing a position could skip or replay records.
 	Malformed error
+}
+
+// Holder returns the worker that processes the shard and may write its
+// checkpoint: CheckpointOwner during a hand-off, otherwise Owner (the KCL's
+// "actual owner").
+func (l Lease) Holder() string {
+	if l.CheckpointOwner != "" {
+		return l.CheckpointOwner
+	}
+	return l.Owner
+}
+
+// HandOffPending reports whether a graceful hand-off from CheckpointOwner to
+// Owner is under way.
+func (l Lease) HandOffPending() bool {
+	return l.CheckpointOwner != "" && l.Owner != "" && l.CheckpointOwner != l.Owner
 }
 
 // Finished reports whether the shard was processed to its end: its

@@ -17,19 +17,25 @@ import (
 // the load is even, and writes checkpoints conditionally on still holding the
 // lease. One Manager per worker; its methods are safe for concurrent use.
 //
-// Run starts three goroutines and returns only after they have exited:
+// Run starts four goroutines and returns only after they have exited:
 //
 //   - the renewer renews every held lease each RenewInterval, at most 16
 //     writes at a time, and drops a lease it could not renew within 90% of
 //     FailoverTime, on a timer of its own, even while a store call hangs;
-//   - the taker scans the table each TakerInterval (and when a lease it
-//     watches would expire), then takes and steals what the balance plan
-//     gives this worker: every worker computes the same plan from the same
-//     table, so they do not collide, a balanced fleet moves nothing, and a
-//     scale-out moves each lease at most once (the package README has the
-//     rules, the proof and the measurements);
-//   - the event goroutine calls OnAcquired and OnLost, one at a time, in
-//     order.
+//     on a WorkerStore it also keeps this worker's row alive;
+//   - the taker scans the table each TakerInterval (when a lease it
+//     watches would expire, and when Rescan asks), then takes and steals
+//     what the balance plan gives this worker: every worker computes the
+//     same plan from the same table, so they do not collide, a balanced
+//     fleet moves nothing, and a scale-out moves each lease at most once
+//     (the package README has the rules, the proof and the measurements);
+//   - the hand-off loop, on a HandOffStore, follows the hand-offs this
+//     worker asked for: a steal there is a graceful hand-off, where the
+//     holder finishes, checkpoints and releases the lease to this worker,
+//     which takes it within a poll (RenewInterval/20) of the release, or as
+//     a plain steal after HandOffTimeout;
+//   - the event goroutine calls OnAcquired, OnHandOff and OnLost, one at a
+//     time, in order.
 //
 // Writes to one lease (renewals, checkpoints, the release) are serialized:
 // Checkpoint may wait for a renewal of the same lease in flight, at most
@@ -46,20 +52,34 @@ type Manager struct {
 	cfg   Config
 	log   *slog.Logger
 
-	mu         sync.Mutex
-	held       map[string]*heldLease // guarded by mu
-	table      []Lease               // guarded by mu: the last scan, sorted by key
-	events     *queue.Queue[event]   // for the event goroutine; pushed under mu, in the order events happen
-	heldAdded  chan struct{}         // capacity 1: wakes the renewer to rearm its drop timer
-	writeSlots chan struct{}         // capacity writeParallelism: a token per write of parallel in flight
+	hstore HandOffStore // store, if it supports hand-offs; nil otherwise
+	wstore WorkerStore  // store, if it keeps worker rows; nil otherwise
 
-	scanMu sync.Mutex              // serializes scans, so observations apply in order
-	seen   map[string]*observation // guarded by scanMu
-	scans  uint64                  // guarded by scanMu: scans so far
-	wakeAt time.Time               // guarded by scanMu: when a watched lease expires
+	mu          sync.Mutex
+	held        map[string]*heldLease // guarded by mu
+	incoming    map[string]*incoming  // guarded by mu: hand-offs to this worker, not yet taken
+	released    []*heldLease          // guarded by mu: leases asked for, to release (OnHandOff is nil)
+	table       []Lease               // guarded by mu: the last scan, sorted by key
+	events      *queue.Queue[event]   // for the event goroutine; pushed under mu, in the order events happen
+	self        Worker                // guarded by mu: this worker's row as last written
+	announcedAt time.Time             // guarded by mu: when this worker's row was first written
+	heldAdded   chan struct{}         // capacity 1: wakes the renewer to rearm its drop timer
+	leaving     chan struct{}         // capacity 1: StopTaking wakes the renewer to delete this worker's row
+	rescan      chan struct{}         // capacity 1: wakes the taker
+	handOffs    chan struct{}         // capacity 1: wakes the hand-off loop
+	writeSlots  chan struct{}         // capacity writeParallelism: a token per write of parallel in flight
+
+	scanMu      sync.Mutex              // serializes scans, so observations apply in order
+	seen        map[string]*observation // guarded by scanMu
+	workersSeen map[string]*observation // guarded by scanMu: other workers' rows
+	scans       uint64                  // guarded by scanMu: scans so far
+	wakeAt      time.Time               // guarded by scanMu: when a watched lease expires
+
+	presenceLock chan struct{} // capacity 1: serializes writes of this worker's row (a channel, so that waiting honours contexts)
 
 	started    atomic.Bool
 	stopTaking atomic.Bool
+	announced  atomic.Bool // this worker's row was written, and not deleted
 }
 
 var _ checkpoint.Store = (*Manager)(nil)
@@ -75,38 +95,52 @@ func NewManager(store Store, cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Manager{
-		store:      store,
-		cfg:        cfg,
-		log:        cfg.Logger.With(slog.String("worker", cfg.WorkerID)),
-		held:       make(map[string]*heldLease),
-		events:     queue.New[event](),
-		heldAdded:  make(chan struct{}, 1),
-		writeSlots: make(chan struct{}, writeParallelism),
-		seen:       make(map[string]*observation),
-	}, nil
+	m := &Manager{
+		store:        store,
+		cfg:          cfg,
+		log:          cfg.Logger.With(slog.String("worker", cfg.WorkerID)),
+		held:         make(map[string]*heldLease),
+		incoming:     make(map[string]*incoming),
+		events:       queue.New[event](),
+		heldAdded:    make(chan struct{}, 1),
+		leaving:      make(chan struct{}, 1),
+		rescan:       make(chan struct{}, 1),
+		handOffs:     make(chan struct{}, 1),
+		presenceLock: make(chan struct{}, 1),
+		writeSlots:   make(chan struct{}, writeParallelism),
+		seen:         make(map[string]*observation),
+		workersSeen:  make(map[string]*observation),
+	}
+	m.hstore, _ = store.(HandOffStore)
+	m.wstore, _ = store.(WorkerStore)
+	return m, nil
 }
 
 // Config returns the configuration in use, defaults filled in.
 func (m *Manager) Config() Config { return m.cfg }
 
-// Run renews, takes and balances leases until ctx is cancelled. Then it
+// Run renews, takes and balances leases until ctx is cancelled. On a
+// WorkerStore it first writes this worker's row, so that workers starting
+// together see each other on their first scan. When ctx is cancelled it
 // stops taking, waits for its goroutines, and releases every lease still
-// held (writing deferred checkpoints first), in parallel and within
-// RenewInterval, without calling OnLost for them; the leases it could not
-// release expire after FailoverTime. It returns nil once every goroutine it
-// started has exited, with no lease held. A second call returns
-// ErrAlreadyRunning.
+// held (writing deferred checkpoints first; a lease being handed off goes
+// to its new owner), in parallel and within RenewInterval, without calling
+// OnLost for them; the leases it could not release expire after
+// FailoverTime. It deletes this worker's row, and returns nil once every
+// goroutine it started has exited, with no lease held. A second call
+// returns ErrAlreadyRunning.
 func (m *Manager) Run(ctx context.Context) error {
 	if !m.started.CompareAndSwap(false, true) {
 		return ErrAlreadyRunning
 	}
+	m.announce(ctx)
 	stopEvents := make(chan struct{})
 	var events, loops sync.WaitGroup
 	events.Go(func() { m.deliverEvents(stopEvents) })
 	loops.Go(func() { m.runRenewer(ctx) })
 	loops.Go(func() { m.runTaker(ctx) })
-	loops.Wait() // both return when ctx is done
+	loops.Go(func() { m.runHandOffs(ctx) })
+	loops.Wait() // all return when ctx is done
 
 	m.releaseAll(ctx)
 	close(stopEvents)
@@ -117,10 +151,27 @@ func (m *Manager) Run(ctx context.Context) error {
 
 // StopTaking makes the Manager take and steal nothing from now on, while it
 // keeps renewing what it holds and scanning the table: the first step of a
-// graceful shutdown. Idempotent.
+// graceful shutdown. It also has this worker's row deleted (on a
+// WorkerStore), so that others stop counting on it. Idempotent; no I/O.
 func (m *Manager) StopTaking() {
 	if !m.stopTaking.Swap(true) {
 		m.log.Info("stopped taking leases")
+		select {
+		case m.leaving <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Rescan makes the taker scan the table now rather than at its next cycle,
+// and take what the plan gives this worker. The consumer calls it after
+// creating leases, so that a new application's leases are taken as soon as
+// they exist. Calls made while a scan is under way cause one more scan.
+// No I/O; it never blocks.
+func (m *Manager) Rescan() {
+	select {
+	case m.rescan <- struct{}{}:
+	default:
 	}
 }
 
@@ -144,10 +195,17 @@ func (m *Manager) Refresh(ctx context.Context) ([]Lease, error) {
 }
 
 // releaseAll releases every held lease at the end of Run, RenewInterval at
-// most, without OnLost: the consumer stops them itself.
+// most, without OnLost: the consumer stops them itself. It also deletes
+// this worker's row, and gives up the hand-offs it was waiting for.
 func (m *Manager) releaseAll(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.RenewInterval)
 	defer cancel()
+	// This worker's row goes first: a worker that sees the released leases
+	// and still counts this one would plan some for it.
+	m.leaveWithin(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { m.abandonIncoming(ctx) })
+	defer wg.Wait()
 	parallel(m, m.entries(), func(h *heldLease) {
 		if err := m.release(ctx, h); err != nil && !errors.Is(err, ErrLeaseLost) {
 			m.log.Warn("final release failed; the lease will expire", slog.String("lease", h.key), slog.Any("error", err))
@@ -178,6 +236,14 @@ func parallel[T any](m *Manager, items []T, f func(T)) {
 		})
 	}
 	wg.Wait()
+}
+
+// withSlot calls f holding one of the write slots parallel uses: for the
+// single writes outside parallel (this worker's row).
+func (m *Manager) withSlot(f func()) {
+	m.writeSlots <- struct{}{}
+	defer func() { <-m.writeSlots }()
+	f()
 }
 
 func cloneAll(ls []Lease) []Lease {

@@ -79,6 +79,42 @@ func (s *hookStore) List(ctx context.Context) ([]Lease, error) {
 	return s.MemoryStore.List(ctx)
 }
 
+// ListAll is hooked as "List": it is the Manager's scan.
+func (s *hookStore) ListAll(ctx context.Context) ([]Lease, []Worker, error) {
+	if err := s.hook(ctx, "List", Lease{}); err != nil {
+		return nil, nil, err
+	}
+	return s.MemoryStore.ListAll(ctx)
+}
+
+func (s *hookStore) Get(ctx context.Context, key string) (Lease, error) {
+	if err := s.hook(ctx, "Get", Lease{Key: key}); err != nil {
+		return Lease{}, err
+	}
+	return s.MemoryStore.Get(ctx, key)
+}
+
+func (s *hookStore) HandOff(ctx context.Context, l Lease, to string) (Lease, error) {
+	if err := s.hook(ctx, "HandOff", l); err != nil {
+		return Lease{}, err
+	}
+	return s.MemoryStore.HandOff(ctx, l, to)
+}
+
+func (s *hookStore) Heartbeat(ctx context.Context, id string) (Worker, error) {
+	if err := s.hook(ctx, "Heartbeat", Lease{}); err != nil {
+		return Worker{}, err
+	}
+	return s.MemoryStore.Heartbeat(ctx, id)
+}
+
+func (s *hookStore) DeleteWorker(ctx context.Context, w Worker) error {
+	if err := s.hook(ctx, "DeleteWorker", Lease{}); err != nil {
+		return err
+	}
+	return s.MemoryStore.DeleteWorker(ctx, w)
+}
+
 func (s *hookStore) Renew(ctx context.Context, l Lease) (Lease, error) {
 	if err := s.hook(ctx, "Renew", l); err != nil {
 		return Lease{}, err
@@ -309,7 +345,8 @@ func TestLeasesAndRefresh(t *testing.T) {
 }
 
 // OnAcquired and OnLost are called one at a time, in the order the events
-// happened, even when they are slow; they may call Held and Lease.
+// happened, even when they are slow; they may call Held and Lease. Without
+// OnHandOff, a lease b asks for is released at once and reported lost.
 func TestCallbacksSerializedInOrder(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newSimStore()
@@ -352,7 +389,7 @@ func TestCallbacksSerializedInOrder(t *testing.T) {
 				moved++
 			}
 		}
-		require.Equal(t, 20, moved, "stolen by b, then taken back")
+		require.Equal(t, 20, moved, "handed to b, then taken back")
 	})
 }
 
@@ -360,10 +397,16 @@ func TestCallbacksSerializedInOrder(t *testing.T) {
 // DynamoStore does for a row it cannot decode.
 type malformedRowStore struct{ *hookStore }
 
+var badRow = Lease{Key: "shard-bad", Malformed: fmt.Errorf("%w: lease shard-bad: attribute checkpoint: test", ErrMalformedLease)}
+
 func (s malformedRowStore) List(ctx context.Context) ([]Lease, error) {
 	ls, err := s.hookStore.List(ctx)
-	bad := Lease{Key: "shard-bad", Malformed: fmt.Errorf("%w: lease shard-bad: attribute checkpoint: test", ErrMalformedLease)}
-	return append(ls, bad), err
+	return append(ls, badRow), err
+}
+
+func (s malformedRowStore) ListAll(ctx context.Context) ([]Lease, []Worker, error) {
+	ls, ws, err := s.hookStore.ListAll(ctx)
+	return append(ls, badRow), ws, err
 }
 
 // One unreadable row neither stalls the taker nor counts in the balance,

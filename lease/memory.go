@@ -12,15 +12,19 @@ import (
 // where nothing needs to survive the process. The zero value is not usable;
 // call NewMemoryStore.
 type MemoryStore struct {
-	mu     sync.Mutex
-	leases map[string]Lease
+	mu      sync.Mutex
+	leases  map[string]Lease
+	workers map[string]int64 // worker rows: ID to counter
 }
 
-var _ Store = (*MemoryStore)(nil)
+var (
+	_ HandOffStore = (*MemoryStore)(nil)
+	_ WorkerStore  = (*MemoryStore)(nil)
+)
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{leases: make(map[string]Lease)}
+	return &MemoryStore{leases: make(map[string]Lease), workers: make(map[string]int64)}
 }
 
 // List implements Store.
@@ -67,10 +71,10 @@ func (s *MemoryStore) update(ctx context.Context, op string, l Lease, fail error
 	if !ok {
 		return Lease{}, fmt.Errorf("%s lease %s: no such lease: %w", op, l.Key, fail)
 	}
-	if cur.Owner != l.Owner || cur.Counter != l.Counter {
+	if cur.Owner != l.Owner || cur.CheckpointOwner != l.CheckpointOwner || cur.Counter != l.Counter {
 		found := cur.Clone()
-		return Lease{}, &RefusedError{Found: &found, Err: fmt.Errorf("%s lease %s: expected owner %q counter %d, found owner %q counter %d: %w",
-			op, l.Key, l.Owner, l.Counter, cur.Owner, cur.Counter, fail)}
+		return Lease{}, &RefusedError{Found: &found, Err: fmt.Errorf("%s lease %s: expected %s, found %s: %w",
+			op, l.Key, describeHolder(l), describeHolder(cur), fail)}
 	}
 	change(&cur)
 	cur.Counter++
@@ -86,16 +90,59 @@ func (s *MemoryStore) Renew(ctx context.Context, l Lease) (Lease, error) {
 // Take implements Store.
 func (s *MemoryStore) Take(ctx context.Context, l Lease, owner string) (Lease, error) {
 	return s.update(ctx, "take", l, ErrConflict, func(cur *Lease) {
-		if cur.Owner != "" && cur.Owner != owner {
+		if h := cur.Holder(); h != "" && h != owner {
 			cur.OwnerSwitchesSinceCheckpoint++
 		}
-		cur.Owner = owner
+		cur.Owner, cur.CheckpointOwner = owner, ""
 	})
 }
 
 // Release implements Store.
 func (s *MemoryStore) Release(ctx context.Context, l Lease) (Lease, error) {
-	return s.update(ctx, "release", l, ErrLeaseLost, func(cur *Lease) { cur.Owner = "" })
+	return s.update(ctx, "release", l, ErrLeaseLost, func(cur *Lease) {
+		if cur.CheckpointOwner != "" {
+			// A hand-off: the new owner, already in Owner, now holds it.
+			cur.CheckpointOwner = ""
+			cur.OwnerSwitchesSinceCheckpoint++
+			return
+		}
+		cur.Owner = ""
+	})
+}
+
+// Get implements HandOffStore.
+func (s *MemoryStore) Get(ctx context.Context, key string) (Lease, error) {
+	if err := ctx.Err(); err != nil {
+		return Lease{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, ok := s.leases[key]
+	if !ok {
+		return Lease{}, fmt.Errorf("get lease %s: %w", key, ErrLeaseNotFound)
+	}
+	return l.Clone(), nil
+}
+
+// HandOff implements HandOffStore.
+func (s *MemoryStore) HandOff(ctx context.Context, l Lease, to string) (Lease, error) {
+	if err := ctx.Err(); err != nil {
+		return Lease{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, ok := s.leases[l.Key]
+	if !ok {
+		return Lease{}, fmt.Errorf("hand off lease %s: no such lease: %w", l.Key, ErrConflict)
+	}
+	if l.Owner == "" || l.Owner == to || cur.Owner != l.Owner || cur.CheckpointOwner != "" || cur.Finished() {
+		found := cur.Clone()
+		return Lease{}, &RefusedError{Found: &found, Err: fmt.Errorf("hand off lease %s from %q to %q: found %s, checkpoint %s: %w",
+			l.Key, l.Owner, to, describeHolder(cur), cur.Checkpoint, ErrConflict)}
+	}
+	cur.Owner, cur.CheckpointOwner = to, l.Owner
+	s.leases[l.Key] = cur
+	return cur.Clone(), nil
 }
 
 // UpdateCheckpoint implements Store.
@@ -117,6 +164,54 @@ func (s *MemoryStore) UpdateCheckpoint(ctx context.Context, l Lease) (Lease, err
 	})
 }
 
+// ListAll implements WorkerStore.
+func (s *MemoryStore) ListAll(ctx context.Context) ([]Lease, []Worker, error) {
+	leases, err := s.List(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	workers := make([]Worker, 0, len(s.workers))
+	for id, c := range s.workers {
+		workers = append(workers, Worker{ID: id, Counter: c})
+	}
+	slices.SortFunc(workers, func(a, b Worker) int { return strings.Compare(a.ID, b.ID) })
+	return leases, workers, nil
+}
+
+// Heartbeat implements WorkerStore.
+func (s *MemoryStore) Heartbeat(ctx context.Context, id string) (Worker, error) {
+	if err := ctx.Err(); err != nil {
+		return Worker{}, err
+	}
+	if id == "" {
+		return Worker{}, fmt.Errorf("heartbeat: %w: empty worker id", ErrInvalidLease)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.workers[id]++
+	return Worker{ID: id, Counter: s.workers[id]}, nil
+}
+
+// DeleteWorker implements WorkerStore.
+func (s *MemoryStore) DeleteWorker(ctx context.Context, w Worker) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.workers[w.ID]
+	switch {
+	case !ok:
+		return nil
+	case c != w.Counter:
+		return fmt.Errorf("delete worker %s: expected counter %d, found %d: %w", w.ID, w.Counter, c, ErrConflict)
+	}
+	delete(s.workers, w.ID)
+	return nil
+}
+
 // Delete implements Store.
 func (s *MemoryStore) Delete(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
@@ -126,4 +221,13 @@ func (s *MemoryStore) Delete(ctx context.Context, key string) error {
 	defer s.mu.Unlock()
 	delete(s.leases, key)
 	return nil
+}
+
+// describeHolder says who holds l, for error messages: "owner "w1" counter
+// 4", or "owner "w2" checkpoint owner "w1" counter 4" during a hand-off.
+func describeHolder(l Lease) string {
+	if l.CheckpointOwner != "" {
+		return fmt.Sprintf("owner %q checkpoint owner %q counter %d", l.Owner, l.CheckpointOwner, l.Counter)
+	}
+	return fmt.Sprintf("owner %q counter %d", l.Owner, l.Counter)
 }

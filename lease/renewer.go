@@ -30,6 +30,9 @@ func (m *Manager) runRenewer(ctx context.Context) {
 			return
 		case <-ticker.C:
 			rounds.Go(func() { m.renewRound(ctx) })
+			rounds.Go(func() { m.heartbeatWithin(ctx) })
+		case <-m.leaving:
+			rounds.Go(func() { m.leaveWithin(ctx) })
 		case <-deadline.C:
 		case <-m.heldAdded:
 		}
@@ -39,14 +42,33 @@ func (m *Manager) runRenewer(ctx context.Context) {
 
 // renewRound renews every held lease, at most writeParallelism at a time.
 func (m *Manager) renewRound(ctx context.Context) {
-	parallel(m, m.entries(), func(h *heldLease) { m.renew(ctx, h) })
+	parallel(m, m.entries(), func(h *heldLease) { m.renew(ctx, h, false) })
+}
+
+// heartbeatWithin writes this worker's row within RenewInterval.
+func (m *Manager) heartbeatWithin(ctx context.Context) {
+	m.withSlot(func() {
+		ctx, cancel := context.WithTimeout(ctx, m.cfg.RenewInterval)
+		defer cancel()
+		m.heartbeat(ctx)
+	})
+}
+
+// leaveWithin deletes this worker's row within RenewInterval.
+func (m *Manager) leaveWithin(ctx context.Context) {
+	m.withSlot(func() {
+		ctx, cancel := context.WithTimeout(ctx, m.cfg.RenewInterval)
+		defer cancel()
+		m.leave(ctx)
+	})
 }
 
 // renew renews one lease, carrying its deferred checkpoint if there is one.
-// It skips a lease whose lock is taken (the write in flight renews it) and
-// one that a checkpoint renewed less than RenewInterval/2 ago. Failures are
-// logged; the drop timer handles a lease that stays unrenewed.
-func (m *Manager) renew(ctx context.Context, h *heldLease) {
+// It skips a lease whose lock is taken (the write in flight renews it) and,
+// unless force is set, one that a checkpoint renewed less than
+// RenewInterval/2 ago. Failures are logged; the drop timer handles a lease
+// that stays unrenewed.
+func (m *Manager) renew(ctx context.Context, h *heldLease, force bool) {
 	if !h.tryAcquire() {
 		return
 	}
@@ -60,7 +82,7 @@ func (m *Manager) renew(ctx context.Context, h *heldLease) {
 		m.clearDeferred(h, def)
 		def = nil
 	}
-	if def == nil && m.renewedWithin(h, m.cfg.RenewInterval/2) {
+	if def == nil && !force && m.renewedWithin(h, m.cfg.RenewInterval/2) {
 		return
 	}
 	op, req, do := "renew", l, storeWrite(m.store.Renew)

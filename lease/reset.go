@@ -12,8 +12,8 @@ import (
 // your own may implement it too (the conformance suite then tests it).
 type CheckpointResetter interface {
 	// ResetCheckpoint writes pos as the lease's checkpoint and leaves the
-	// lease unowned, conditional on its owner and counter being l.Owner and
-	// l.Counter; otherwise it returns ErrConflict (a *RefusedError). It
+	// lease unowned, conditional on its owner, checkpoint owner and counter
+	// being l's; otherwise it returns ErrConflict (a *RefusedError). It
 	// increments the counter, resets OwnerSwitchesSinceCheckpoint, removes
 	// the pending checkpoint and its state (and the KCL 3.x
 	// checkpointOwner), and keeps everything else, children included. It
@@ -69,7 +69,7 @@ func (s *MemoryStore) ResetCheckpoint(ctx context.Context, l Lease, pos checkpoi
 		return Lease{}, err
 	}
 	return s.update(ctx, "reset checkpoint of", l, ErrConflict, func(cur *Lease) {
-		cur.Owner = ""
+		cur.Owner, cur.CheckpointOwner = "", ""
 		cur.Checkpoint = pos
 		cur.PendingCheckpoint, cur.PendingCheckpointState = nil, nil
 		cur.OwnerSwitchesSinceCheckpoint = 0

@@ -23,11 +23,13 @@ import (
 	"github.com/gokcl/kcl/checkpoint"
 )
 
-// ownerChange is one successful Take or Release.
+// ownerChange is one successful Take, HandOff or Release that changed
+// leaseOwner (a hand-off's release leaves it, already the new owner's).
 type ownerChange struct {
 	at       time.Time
 	key      string
 	from, to string
+	handOff  bool // a HandOff: the new owner asked; the lease moves when its holder releases it
 }
 
 // simStore counts the requests made to a MemoryStore and records owner
@@ -39,6 +41,16 @@ type simStore struct {
 	calls     map[string]int
 	itemsRead int
 	history   []ownerChange
+	latency   func() time.Duration // of every call; nil: none
+
+	checkpoints []checkpointWrite // every successful UpdateCheckpoint
+}
+
+// checkpointWrite is one checkpoint written, at the counter it produced.
+type checkpointWrite struct {
+	key     string
+	counter int64
+	pos     checkpoint.Position
 }
 
 func newSimStore() *simStore {
@@ -52,44 +64,101 @@ func (s *simStore) count(op string, items int) {
 	s.itemsRead += items
 }
 
-func (s *simStore) changed(key, from, to string) {
+// delay waits the store's latency, if any: every call takes effect, and
+// returns, at the end of it.
+func (s *simStore) delay() {
+	s.mu.Lock()
+	lat := s.latency
+	s.mu.Unlock()
+	if lat != nil {
+		time.Sleep(lat())
+	}
+}
+
+func (s *simStore) changed(key, from, to string, handOff bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.history = append(s.history, ownerChange{at: time.Now(), key: key, from: from, to: to})
+	s.history = append(s.history, ownerChange{at: time.Now(), key: key, from: from, to: to, handOff: handOff})
 }
 
 func (s *simStore) List(ctx context.Context) ([]Lease, error) {
+	s.delay()
 	ls, err := s.MemoryStore.List(ctx)
 	s.count("List", len(ls))
 	return ls, err
 }
 
+func (s *simStore) ListAll(ctx context.Context) ([]Lease, []Worker, error) {
+	s.delay()
+	ls, ws, err := s.MemoryStore.ListAll(ctx)
+	s.count("List", len(ls)+len(ws))
+	return ls, ws, err
+}
+
+func (s *simStore) Get(ctx context.Context, key string) (Lease, error) {
+	s.delay()
+	s.count("Get", 1)
+	return s.MemoryStore.Get(ctx, key)
+}
+
+func (s *simStore) HandOff(ctx context.Context, l Lease, to string) (Lease, error) {
+	s.delay()
+	s.count("HandOff", 0)
+	res, err := s.MemoryStore.HandOff(ctx, l, to)
+	if err == nil {
+		s.changed(l.Key, l.Owner, to, true)
+	}
+	return res, err
+}
+
+func (s *simStore) Heartbeat(ctx context.Context, id string) (Worker, error) {
+	s.delay()
+	s.count("Heartbeat", 0)
+	return s.MemoryStore.Heartbeat(ctx, id)
+}
+
+func (s *simStore) DeleteWorker(ctx context.Context, w Worker) error {
+	s.delay()
+	s.count("DeleteWorker", 0)
+	return s.MemoryStore.DeleteWorker(ctx, w)
+}
+
 func (s *simStore) Renew(ctx context.Context, l Lease) (Lease, error) {
+	s.delay()
 	s.count("Renew", 0)
 	return s.MemoryStore.Renew(ctx, l)
 }
 
 func (s *simStore) Take(ctx context.Context, l Lease, owner string) (Lease, error) {
+	s.delay()
 	s.count("Take", 0)
 	res, err := s.MemoryStore.Take(ctx, l, owner)
 	if err == nil {
-		s.changed(l.Key, l.Owner, owner)
+		s.changed(l.Key, l.Owner, owner, false)
 	}
 	return res, err
 }
 
 func (s *simStore) Release(ctx context.Context, l Lease) (Lease, error) {
+	s.delay()
 	s.count("Release", 0)
 	res, err := s.MemoryStore.Release(ctx, l)
-	if err == nil {
-		s.changed(l.Key, l.Owner, "")
+	if err == nil && res.Owner == "" {
+		s.changed(l.Key, l.Owner, "", false)
 	}
 	return res, err
 }
 
 func (s *simStore) UpdateCheckpoint(ctx context.Context, l Lease) (Lease, error) {
+	s.delay()
 	s.count("UpdateCheckpoint", 0)
-	return s.MemoryStore.UpdateCheckpoint(ctx, l)
+	res, err := s.MemoryStore.UpdateCheckpoint(ctx, l)
+	if err == nil {
+		s.mu.Lock()
+		s.checkpoints = append(s.checkpoints, checkpointWrite{key: res.Key, counter: res.Counter, pos: res.Checkpoint})
+		s.mu.Unlock()
+	}
+	return res, err
 }
 
 // snapshot returns the request counts, items read and history so far.
@@ -148,6 +217,41 @@ func (c *crashStore) UpdateCheckpoint(ctx context.Context, l Lease) (Lease, erro
 	return c.Store.UpdateCheckpoint(ctx, l)
 }
 
+func (c *crashStore) ListAll(ctx context.Context) ([]Lease, []Worker, error) {
+	if c.crashed.Load() {
+		return nil, nil, errCrashed
+	}
+	return c.Store.(WorkerStore).ListAll(ctx)
+}
+
+func (c *crashStore) Get(ctx context.Context, key string) (Lease, error) {
+	if c.crashed.Load() {
+		return Lease{}, errCrashed
+	}
+	return c.Store.(HandOffStore).Get(ctx, key)
+}
+
+func (c *crashStore) HandOff(ctx context.Context, l Lease, to string) (Lease, error) {
+	if c.crashed.Load() {
+		return Lease{}, errCrashed
+	}
+	return c.Store.(HandOffStore).HandOff(ctx, l, to)
+}
+
+func (c *crashStore) Heartbeat(ctx context.Context, id string) (Worker, error) {
+	if c.crashed.Load() {
+		return Worker{}, errCrashed
+	}
+	return c.Store.(WorkerStore).Heartbeat(ctx, id)
+}
+
+func (c *crashStore) DeleteWorker(ctx context.Context, w Worker) error {
+	if c.crashed.Load() {
+		return errCrashed
+	}
+	return c.Store.(WorkerStore).DeleteWorker(ctx, w)
+}
+
 // simWorker is one Manager running in the simulation.
 type simWorker struct {
 	id     string
@@ -176,18 +280,24 @@ func (w *simWorker) stop() {
 	w.cancel = nil
 }
 
+// simLatency is how long every store call of the simulation takes (virtual
+// time), a little less than DynamoDB's typical 5–10 ms.
+const simLatency = 5 * time.Millisecond
+
 // sim is a fleet of workers on one table, inside a synctest bubble.
 type sim struct {
-	t       *testing.T
-	store   *simStore
-	start   time.Time
-	workers []*simWorker
+	t         *testing.T
+	store     *simStore
+	start     time.Time
+	workers   []*simWorker
+	consumers []*simConsumer
 }
 
 // newSim creates a table of n unowned leases at TRIM_HORIZON. Call it
 // inside a bubble.
 func newSim(t *testing.T, n int) *sim {
 	s := &sim{t: t, store: newSimStore(), start: time.Now()}
+	s.store.latency = func() time.Duration { return simLatency }
 	for i := range n {
 		require.NoError(t, s.store.Create(t.Context(), Lease{Key: fmt.Sprintf("shard-%05d", i), Checkpoint: checkpoint.TrimHorizon}))
 	}
@@ -197,19 +307,33 @@ func newSim(t *testing.T, n int) *sim {
 
 // add starts a worker with cfg (WorkerID set from id).
 func (s *sim) add(id string, cfg Config) *simWorker {
+	w := s.prepare(id, cfg)
+	s.run(w)
+	return w
+}
+
+// prepare makes a worker with cfg, without starting it.
+func (s *sim) prepare(id string, cfg Config) *simWorker {
 	cfg.WorkerID = id
 	w := &simWorker{id: id, store: &crashStore{Store: s.store}, done: make(chan error, 1)}
 	m, err := NewManager(w.store, cfg)
 	require.NoError(s.t, err)
 	w.m = m
-	ctx, cancel := context.WithCancel(context.Background())
-	w.cancel = cancel
-	go func() { w.done <- m.Run(ctx) }()
-	s.workers = append(s.workers, w)
 	return w
 }
 
+// run starts a prepared worker.
+func (s *sim) run(w *simWorker) {
+	ctx, cancel := context.WithCancel(context.Background())
+	w.cancel = cancel
+	go func() { w.done <- w.m.Run(ctx) }()
+	s.workers = append(s.workers, w)
+}
+
 func (s *sim) stopAll() {
+	for _, c := range s.consumers {
+		c.leave()
+	}
 	for _, w := range s.workers {
 		w.stop()
 	}
@@ -252,8 +376,8 @@ func balancedAt(initial map[string]int, history []ownerChange, from time.Time, i
 		at = from
 	}
 	for _, c := range history {
-		if c.at.Before(from) {
-			continue
+		if c.at.Before(from) || c.from == c.to {
+			continue // a new owner taking what was handed to it moves nothing
 		}
 		counts[c.from]--
 		counts[c.to]++
@@ -462,9 +586,58 @@ func TestSimSteadyState(t *testing.T) {
 		items := items1 - items0
 		other := calls1["Take"] + calls1["Release"] + calls1["UpdateCheckpoint"] - calls0["Take"] - calls0["Release"] - calls0["UpdateCheckpoint"]
 		require.Zero(t, other)
-		t.Logf("FIGURE steady state (4 workers, 100 leases, 100 taker cycles): 0 owner changes; per shard-hour: %.0f renewals, %.1f scans (List calls), %.0f items read",
-			perShardHour(renews), perShardHour(lists), perShardHour(items))
+		heartbeats := calls1["Heartbeat"] - calls0["Heartbeat"]
+		t.Logf("FIGURE steady state (4 workers, 100 leases, 100 taker cycles): 0 owner changes; per shard-hour: %.0f renewals, %.1f worker-row heartbeats, %.1f scans (List calls), %.0f items read",
+			perShardHour(renews), perShardHour(heartbeats), perShardHour(lists), perShardHour(items))
 	})
+}
+
+// Scenario 6. Fast start: a lone worker on a new application, whose leases
+// the shard syncer creates just after it started, then calls Rescan; and
+// ten workers starting together on a table of 100 unowned leases. The time
+// from the leases' creation (or the start) until every lease is owned.
+func TestSimFastStart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newSim(t, 0)
+		w := s.add("lone", Config{})
+		time.Sleep(20 * time.Millisecond) // the syncer's ListShards and table scan
+		created := time.Now()
+		for i := range 100 {
+			require.NoError(t, s.store.Create(t.Context(), Lease{Key: fmt.Sprintf("shard-%05d", i), Checkpoint: checkpoint.TrimHorizon}))
+		}
+		w.m.Rescan()
+		time.Sleep(time.Second)
+		require.Len(t, w.m.Held(), 100)
+		var last time.Time
+		for _, at := range takenAt(s.store, "lone") {
+			last = maxTime(last, at)
+		}
+		lone := last.Sub(created)
+		require.Less(t, lone, 100*time.Millisecond)
+
+		s2 := newSim(t, 100)
+		start := time.Now()
+		fleet := ids("f", 10)
+		for _, id := range fleet {
+			s2.add(id, Config{})
+		}
+		time.Sleep(3 * DefaultFailoverTime / 2)
+		_, _, history := s2.store.snapshot()
+		at, after := balancedAt(map[string]int{"": 100}, history, start, fleet)
+		require.False(t, at.IsZero())
+		require.Zero(t, after)
+		require.Empty(t, movesPerLease(history, start))
+		t.Logf("FIGURE fast start: a lone worker owned all 100 leases %v after they were created (Rescan; store calls of %v); "+
+			"10 workers starting together on 100 leases: balanced after %v, 0 moves",
+			lone, simLatency, at.Sub(start))
+	})
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // Scenario 5. 2,000 leases, 50 workers starting at once on a fresh table:
@@ -497,7 +670,8 @@ func TestSimScale(t *testing.T) {
 }
 
 // The balancing property on real Managers: random fleets and tables; an
-// initial fleet started at staggered times, then newcomers joining at once,
+// initial fleet started at staggered times, then newcomers joining together
+// (within half a taker cycle),
 // then one worker leaving gracefully and one crashing. After each phase the
 // fleet is balanced (max − min ≤ 1, nothing unowned) and stable (no owner
 // changes); after the scale-out it is within three taker cycles, and no
@@ -557,9 +731,12 @@ func simBalanceCase(t *testing.T, seed uint64) float64 {
 	settled("initial fleet")
 	require.Less(t, lastChange(), time.Now().Add(-5*cycle), "seed %d: initial fleet not stable", seed)
 
+	// The newcomers start "together": within half a taker cycle, in random
+	// order, as a deployment's pods do.
 	join := time.Now()
 	for i := range joining {
 		s.add(id(initial+i), Config{})
+		time.Sleep(time.Duration(rng.Int64N(int64(cycle / 2 / time.Duration(joining)))))
 	}
 	time.Sleep(10 * cycle)
 	settled("scale-out")

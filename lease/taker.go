@@ -25,8 +25,9 @@ type observation struct {
 
 // heldState is what a scan needs to know of a lease in Manager.held.
 type heldState struct {
-	gone     bool // dropped while a write is in flight: neither held nor takeable
-	finished bool
+	gone       bool // dropped while a write is in flight: neither held nor takeable
+	finished   bool
+	handingOff bool // this worker knows another asked for it
 }
 
 // runTaker scans the table and takes what the plan gives this worker, at
@@ -46,6 +47,7 @@ func (m *Manager) runTaker(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-timer.C:
+		case <-m.rescan:
 		}
 		timer.Reset(time.Until(m.takerCycle(ctx)))
 	}
@@ -60,8 +62,10 @@ func (m *Manager) takerCycle(ctx context.Context) time.Time {
 		}
 		return time.Now().Add(min(m.cfg.TakerInterval, m.cfg.RenewInterval))
 	}
+	m.afterScan(ctx, v)
 	if !m.stopTaking.Load() {
-		p := planAcquisitions(v, limits{m.cfg.MaxLeasesForWorker, m.cfg.MaxLeasesToStealAtOnce}, shuffleLeases)
+		lim := limits{maxLeases: m.cfg.MaxLeasesForWorker, maxSteal: m.cfg.MaxLeasesToStealAtOnce, noSteal: m.settling()}
+		p := planAcquisitions(v, lim, shuffleLeases)
 		m.logPlan(v, p)
 		if !p.probe {
 			m.markPlanned(v.available)
@@ -91,7 +95,7 @@ func (m *Manager) scan(ctx context.Context) (*view, error) {
 	m.scanMu.Lock()
 	defer m.scanMu.Unlock()
 	lctx, cancel := context.WithTimeout(ctx, m.cfg.TakerInterval)
-	leases, err := m.store.List(lctx)
+	leases, workers, err := m.list(lctx)
 	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("lease: list the lease table: %w", err)
@@ -102,7 +106,12 @@ func (m *Manager) scan(ctx context.Context) (*view, error) {
 	if !slices.IsSortedFunc(leases, func(a, b Lease) int { return strings.Compare(a.Key, b.Key) }) {
 		sortByKey(leases)
 	}
-	v := m.classify(leases, m.heldStates(), now)
+	held, waiting := m.heldStates()
+	v := m.classify(leases, held, waiting, now)
+	if m.wstore != nil {
+		v.present, v.dead = m.observeWorkers(workers, now)
+		v.visible = m.announced.Load()
+	}
 	m.mu.Lock()
 	m.table = leases
 	m.mu.Unlock()
@@ -110,21 +119,66 @@ func (m *Manager) scan(ctx context.Context) (*view, error) {
 	return v, nil
 }
 
-// heldStates returns the state of every entry of Manager.held.
-func (m *Manager) heldStates() map[string]heldState {
+// list reads the table: the leases, and the workers' rows on a WorkerStore.
+func (m *Manager) list(ctx context.Context) ([]Lease, []Worker, error) {
+	if m.wstore != nil {
+		return m.wstore.ListAll(ctx)
+	}
+	leases, err := m.store.List(ctx)
+	return leases, nil, err
+}
+
+// heldStates returns the state of every entry of Manager.held, and the keys
+// of the hand-offs this worker waits for.
+func (m *Manager) heldStates() (map[string]heldState, map[string]bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := make(map[string]heldState, len(m.held))
 	for k, h := range m.held {
-		out[k] = heldState{gone: h.gone, finished: h.lease.Finished()}
+		out[k] = heldState{gone: h.gone, finished: h.lease.Finished(), handingOff: h.lease.CheckpointOwner == m.cfg.WorkerID}
 	}
-	return out
+	waiting := make(map[string]bool, len(m.incoming))
+	for k := range m.incoming {
+		waiting[k] = true
+	}
+	return out, waiting
+}
+
+// afterScan acts on what a scan found besides the plan: it renews at once
+// the held leases that another worker asked for (the refused renewal tells
+// this worker, sooner than its next round would), waits for the hand-offs
+// to this worker that it did not ask for itself (asked before a restart, or
+// by an operator), and deletes dead workers' rows.
+func (m *Manager) afterScan(ctx context.Context, v *view) {
+	var asked []*heldLease
+	m.mu.Lock()
+	for _, key := range v.asked {
+		if h := m.held[key]; h != nil && !h.gone {
+			asked = append(asked, h)
+		}
+	}
+	for _, l := range v.handedHere {
+		if m.incoming[l.Key] == nil && m.held[l.Key] == nil {
+			m.incoming[l.Key] = &incoming{lease: *l, since: time.Now()}
+			m.wakeHandOffs()
+		}
+	}
+	m.mu.Unlock()
+	parallel(m, asked, func(h *heldLease) { m.renew(ctx, h, true) })
+	if len(v.dead) > 0 {
+		m.deleteDead(ctx, v.dead)
+	}
 }
 
 // classify updates the observations with leases read at now, sets wakeAt,
 // and sorts the unfinished leases into this worker's, others' live ones and
-// available ones. The caller holds scanMu.
-func (m *Manager) classify(leases []Lease, held map[string]heldState, now time.Time) *view {
+// available ones. waiting holds the keys of hand-offs to this worker not yet
+// taken. The caller holds scanMu.
+//
+// A lease being handed off counts for its new owner (Owner) everywhere,
+// this worker included when it is the holder: the plan treats a hand-off as
+// a move already made, as it treats a take.
+func (m *Manager) classify(leases []Lease, held map[string]heldState, waiting map[string]bool, now time.Time) *view {
 	v := &view{me: m.cfg.WorkerID, lingering: make(map[string]bool), owned: make(map[string][]*Lease)}
 	m.wakeAt = now.Add(m.cfg.TakerInterval)
 	m.scans++
@@ -144,12 +198,25 @@ func (m *Manager) classify(leases []Lease, held map[string]heldState, now time.T
 			continue
 		}
 		v.total++
+		live := now.Sub(o.firstSeen) < m.cfg.FailoverTime
 		switch {
+		case isHeld && l.HandOffPending() && l.CheckpointOwner == v.me:
+			v.owned[l.Owner] = append(v.owned[l.Owner], l)
+			if !st.handingOff && !st.gone {
+				v.asked = append(v.asked, l.Key)
+			}
 		case isHeld:
 			if !st.gone {
 				v.mine++
 			}
-		case l.Owner != "" && l.Owner != v.me && now.Sub(o.firstSeen) < m.cfg.FailoverTime:
+		case l.Owner == v.me && live && (l.HandOffPending() || waiting[l.Key]):
+			// Handed to this worker: the hand-off loop takes it once its
+			// holder releases it.
+			v.mine++
+			if l.HandOffPending() && !waiting[l.Key] {
+				v.handedHere = append(v.handedHere, l)
+			}
+		case l.Owner != "" && l.Owner != v.me && live:
 			v.owned[l.Owner] = append(v.owned[l.Owner], l)
 			m.wakeAt = minTime(m.wakeAt, o.firstSeen.Add(m.cfg.FailoverTime))
 		default:
@@ -197,17 +264,35 @@ func (m *Manager) observe(l *Lease, now time.Time) *observation {
 }
 
 // carryOut makes the plan's writes, at most writeParallelism at a time. It
-// returns false if the plan was a probe and every candidate failed.
+// returns false if the plan was a probe and every candidate failed. A steal
+// is a hand-off on a HandOffStore, a take otherwise.
 func (m *Manager) carryOut(ctx context.Context, p plan) bool {
+	type move struct {
+		l     Lease
+		steal bool
+	}
+	var moves []move
+	for _, l := range p.take {
+		moves = append(moves, move{l, false})
+	}
+	for _, l := range p.steal {
+		moves = append(moves, move{l, true})
+	}
+	do := func(mv move) bool {
+		if mv.steal && m.hstore != nil {
+			return m.handOffOne(ctx, mv.l)
+		}
+		return m.takeOne(ctx, mv.l)
+	}
 	if p.probe {
-		for _, l := range append(p.take, p.steal...) {
-			if ctx.Err() != nil || m.takeOne(ctx, l) {
+		for _, mv := range moves {
+			if ctx.Err() != nil || do(mv) {
 				return true
 			}
 		}
 		return false
 	}
-	parallel(m, append(p.take, p.steal...), func(l Lease) { m.takeOne(ctx, l) })
+	parallel(m, moves, func(mv move) { do(mv) })
 	return true
 }
 
@@ -250,7 +335,7 @@ func (m *Manager) logPlan(v *view, p plan) {
 		return
 	}
 	m.log.Debug("taker plan", slog.Int("unfinished", v.total), slog.Int("held", v.mine),
-		slog.Int("available", len(v.available)), slog.Int("workers", len(v.owned)+1),
+		slog.Int("available", len(v.available)), slog.Int("workers", len(v.loads())),
 		slog.Int("take", len(p.take)), slog.Int("steal", len(p.steal)), slog.Bool("probe", p.probe))
 }
 

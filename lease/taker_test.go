@@ -98,13 +98,14 @@ func TestMaxLeasesToStealAtOnce(t *testing.T) {
 		time.Sleep(2 * time.Minute)
 		require.Len(t, b.Held(), 10)
 
-		// b probes one lease at once, then steals at most 2 per cycle.
+		// b, a newcomer, steals nothing in its first cycle, then asks for at
+		// most 2 per cycle.
 		perCycle := make(map[time.Duration]int)
 		for _, at := range takenAt(s, "b") {
 			perCycle[at.Sub(joined)]++
 		}
 		require.Equal(t, map[time.Duration]int{
-			0: 1, defaultTaker: 2, 2 * defaultTaker: 2, 3 * defaultTaker: 2, 4 * defaultTaker: 2, 5 * defaultTaker: 1,
+			defaultTaker: 2, 2 * defaultTaker: 2, 3 * defaultTaker: 2, 4 * defaultTaker: 2, 5 * defaultTaker: 2,
 		}, perCycle)
 	})
 }
@@ -215,12 +216,12 @@ func BenchmarkClassifyAndPlan(b *testing.B) {
 	m := benchTable(b, 2000, 50)
 	leases, err := m.store.List(context.Background())
 	require.NoError(b, err)
-	held := m.heldStates()
+	held, waiting := m.heldStates()
 	b.ReportAllocs()
 	for b.Loop() {
 		now := time.Now()
 		m.scanMu.Lock()
-		v := m.classify(leases, held, now)
+		v := m.classify(leases, held, waiting, now)
 		m.scanMu.Unlock()
 		p := planAcquisitions(v, limits{}, shuffleLeases)
 		if len(p.take)+len(p.steal) != 0 {

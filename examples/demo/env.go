@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/gokcl/kcl/consumer"
+	"github.com/gokcl/kcl/internal/efotest"
 	"github.com/gokcl/kcl/lease"
 )
 
@@ -26,6 +27,7 @@ type env struct {
 	o       options
 	log     *slog.Logger
 	kc      *kinesis.Client
+	workerK *kinesis.Client // the workers' client
 	dc      *dynamodb.Client
 	stream  string
 	table   *lease.DynamoStore
@@ -57,6 +59,16 @@ func newEnv(ctx context.Context, o options, logger *slog.Logger) (*env, error) {
 		stream:  fmt.Sprintf("gokcl-demo-%d", time.Now().Unix()),
 		tracker: newTracker(o.records),
 		workers: map[string]*worker{},
+	}
+	e.workerK = e.kc
+	if o.fanOut {
+		// The test server's SubscribeToShard needs help to be usable by
+		// the SDK, and never ends a subscription at the end of a shard:
+		// the wrapper supplies both (against AWS, use a plain client).
+		e.workerK = kinesis.NewFromConfig(cfg, func(k *kinesis.Options) {
+			k.BaseEndpoint = aws.String(o.kinesisURL)
+			k.HTTPClient = &efotest.KinesisLocal{Next: k.HTTPClient, ShardEnds: e.kc}
+		})
 	}
 	e.table, err = lease.NewDynamoStore(e.dc, e.stream)
 	if err != nil {
@@ -172,11 +184,16 @@ func (e *env) drain(ctx context.Context) error {
 }
 
 func (e *env) startWorker(id string) {
+	retrieval := consumer.Polling()
+	if e.o.fanOut {
+		retrieval = consumer.EnhancedFanOut("")
+	}
 	c, err := consumer.New(consumer.Config{
 		StreamName:        e.stream,
 		AppName:           e.stream,
 		WorkerID:          id,
-		Kinesis:           e.kc,
+		Kinesis:           e.workerK,
+		Retrieval:         retrieval,
 		DynamoDB:          e.dc,
 		InitialPosition:   consumer.TrimHorizon,
 		ShardSyncInterval: 5 * time.Second,

@@ -13,6 +13,10 @@
 // lease table passed them: no worker will read them again) from those only
 // not processed yet, which the line reports as ", not processed yet N".
 //
+// With -fanout (make demo FANOUT=1) the workers read with enhanced fan-out:
+// one stream consumer registered for the application, one subscription per
+// shard, renewed across the reshards.
+//
 // It talks to the servers named by GOKCL_KINESIS_ENDPOINT and
 // GOKCL_DYNAMODB_ENDPOINT (the test servers `make demo` starts, or
 // LocalStack).
@@ -35,6 +39,7 @@ type options struct {
 	shards                int
 	rate                  int
 	logFile               string
+	fanOut                bool
 }
 
 func main() {
@@ -45,6 +50,7 @@ func main() {
 	flag.IntVar(&o.shards, "shards", 4, "shards of the new stream")
 	flag.IntVar(&o.rate, "rate", 5000, "user records produced per second")
 	flag.StringVar(&o.logFile, "log", "", "write the workers' logs to this file")
+	flag.BoolVar(&o.fanOut, "fanout", false, "read with enhanced fan-out (SubscribeToShard) instead of polling")
 	flag.Parse()
 	if o.kinesisURL == "" || o.dynamoURL == "" {
 		fmt.Fprintln(os.Stderr, "demo: set GOKCL_KINESIS_ENDPOINT and GOKCL_DYNAMODB_ENDPOINT (make demo does), or pass -kinesis-endpoint and -dynamodb-endpoint")

@@ -68,7 +68,11 @@ func (v *view) render(ctx context.Context, final bool) {
 	if v.tty {
 		b.WriteString("\033[H\033[2J")
 	}
-	fmt.Fprintf(&b, "gokcl demo — stream %s — %.0fs\n", v.e.stream, time.Since(v.start).Seconds())
+	mode := "polling"
+	if v.e.o.fanOut {
+		mode = "enhanced fan-out"
+	}
+	fmt.Fprintf(&b, "gokcl demo — stream %s — %s — %.0fs\n", v.e.stream, mode, time.Since(v.start).Seconds())
 	fmt.Fprintf(&b, "produced %d  processed %d  duplicates %d  out of order %d\n\n",
 		s.produced, s.processed, s.duplicates, s.outOfOrder)
 	v.table(ctx, &b)

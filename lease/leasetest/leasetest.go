@@ -18,7 +18,9 @@ import (
 type NewStore func(t *testing.T) lease.Store
 
 // RunStoreSuite runs the conformance suite: each subtest gets its own store
-// from newStore, and subtests run in parallel.
+// from newStore, and subtests run in parallel. The hand-off and worker-row
+// tests run when the store implements lease.HandOffStore and
+// lease.WorkerStore.
 func RunStoreSuite(t *testing.T, newStore NewStore) {
 	tests := []struct {
 		name string
@@ -52,6 +54,7 @@ func RunStoreSuite(t *testing.T, newStore NewStore) {
 		t.Parallel()
 		runResetCases(t, newStore)
 	})
+	runOptionalSuites(t, newStore)
 }
 
 func testContext(t *testing.T) context.Context {
