@@ -220,12 +220,16 @@ func leaseHistories(ws []LeaseWrite, r *Report) map[string][]LeaseWrite {
 	return last
 }
 
-// checkLease checks one history of one lease, sorting it by counter.
+// checkLease checks one history of one lease, sorting it by counter; a
+// hand-off, which keeps the counter, comes after the write that set it.
 func checkLease(gen []LeaseWrite, r *Report) {
-	slices.SortStableFunc(gen, func(a, b LeaseWrite) int { return cmp.Compare(a.Counter, b.Counter) })
+	slices.SortStableFunc(gen, func(a, b LeaseWrite) int {
+		return cmp.Or(cmp.Compare(a.Counter, b.Counter), compareBool(a.KeepsCounter, b.KeepsCounter), a.At.Compare(b.At))
+	})
 	for i := 1; i < len(gen); i++ {
 		prev, w := gen[i-1], gen[i]
 		switch {
+		case w.KeepsCounter:
 		case w.Counter == prev.Counter:
 			r.SameCounter.add("%s and %s", prev, w)
 		case w.Counter > prev.Counter+1:
@@ -235,6 +239,16 @@ func checkLease(gen []LeaseWrite, r *Report) {
 			r.Backwards.add("%s after %s", w, prev)
 		}
 	}
+}
+
+func compareBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
 }
 
 // comparePositions orders checkpoints for the backwards check: the starting
@@ -325,8 +339,8 @@ func checkStale(ds []Delivery, ws []LeaseWrite, staleAfter time.Duration, r *Rep
 	type holder struct{ key, worker string }
 	held := map[holder][]time.Time{}
 	for _, w := range ws {
-		if w.Op != OpDelete && w.Owner != "" && w.Owner == w.Via {
-			k := holder{w.Key, w.Owner}
+		if w.Op != OpDelete && w.Holder() != "" && w.Holder() == w.Via {
+			k := holder{w.Key, w.Via}
 			held[k] = append(held[k], w.At)
 		}
 	}
@@ -376,9 +390,9 @@ func checkFinal(last map[string][]LeaseWrite, final map[string]FinalLease, r *Re
 			continue
 		}
 		w := gen[len(gen)-1]
-		if w.Counter != f.Counter || w.Owner != f.Owner || w.Checkpoint != f.Checkpoint {
-			r.LogErrors.add("lease %s: final table has owner %q counter %d checkpoint %s; last logged write: %s",
-				key, f.Owner, f.Counter, f.Checkpoint, w)
+		if w.Counter != f.Counter || w.Owner != f.Owner || w.CheckpointOwner != f.CheckpointOwner || w.Checkpoint != f.Checkpoint {
+			r.LogErrors.add("lease %s: final table has owner %q checkpoint owner %q counter %d checkpoint %s; last logged write: %s",
+				key, f.Owner, f.CheckpointOwner, f.Counter, f.Checkpoint, w)
 		}
 	}
 	for _, key := range sortedKeys(last) {

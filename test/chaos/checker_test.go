@@ -194,7 +194,7 @@ func TestCheckFindsEachViolation(t *testing.T) {
 			h.Final["shard-1"] = FinalLease{Owner: "w1", Counter: 3, Checkpoint: pos("150")}
 		},
 		want: func(r *Report) *Findings { return &r.LogErrors },
-		n:    1, text: "lease shard-1: final table has owner \"w1\" counter 3",
+		n:    1, text: "lease shard-1: final table has owner \"w1\" checkpoint owner \"\" counter 3",
 	}, {
 		name: "a lease in the final table never written",
 		breakIt: func(h *History) {
@@ -234,6 +234,42 @@ func TestCheckReportsFinalCheckpointsBehind(t *testing.T) {
 	require.Equal(t, 1, r.BehindAtEnd.N)
 	require.Equal(t, []string{"lease shard-1: checkpoint TRIM_HORIZON, last record 150"}, r.BehindAtEnd.Examples)
 	require.Zero(t, Check(validHistory(), cfg).BehindAtEnd.N)
+}
+
+// A graceful hand-off keeps the counter; the old holder, now checkpoint
+// owner, goes on processing and checkpointing until it releases, and the
+// new owner processes only once it has taken the lease.
+func TestCheckFollowsAGracefulHandOff(t *testing.T) {
+	h := validHistory()
+	h.Writes = append(h.Writes,
+		LeaseWrite{Op: OpUpdate, Via: "w2", At: at(62), KeepsCounter: true, Key: "shard-1", Owner: "w2", CheckpointOwner: "w1", Counter: 2, Checkpoint: pos("150")},
+		LeaseWrite{Op: OpUpdate, Via: "w1", At: at(900), Key: "shard-1", Owner: "w2", CheckpointOwner: "w1", Counter: 3, Checkpoint: pos("150")},
+		LeaseWrite{Op: OpUpdate, Via: "w1", At: at(950), Key: "shard-1", Owner: "w2", Counter: 4, Checkpoint: pos("150")}, // released to w2
+		LeaseWrite{Op: OpUpdate, Via: "w2", At: at(960), Key: "shard-1", Owner: "w2", Counter: 5, Checkpoint: pos("150")}, // taken
+	)
+	h.Produced = append(h.Produced, Record{Key: "j", N: 1, Shard: "shard-1", Pos: pos("160")}, Record{Key: "j", N: 2, Shard: "shard-1", Pos: pos("170")})
+	h.Deliveries = append(h.Deliveries,
+		Delivery{Worker: "w1", Line: 4, At: at(1800), Shard: "shard-1", Pos: pos("160"), Key: "j", N: 1}, // w1 holds it still
+		Delivery{Worker: "w2", At: at(1900), Shard: "shard-1", Pos: pos("170"), Key: "j", N: 2})
+	h.Final["shard-1"] = FinalLease{Owner: "w2", Counter: 5, Checkpoint: pos("150")}
+	r := Check(h, cfg)
+	require.False(t, r.Failed(), r.String())
+
+	// The same, but w2 processes before taking the lease: it did not hold it.
+	h.Deliveries[len(h.Deliveries)-1].At = at(940)
+	r = Check(h, cfg)
+	require.Equal(t, 1, r.Stale.N, r.String())
+	require.Contains(t, r.Stale.Examples[0], "j:2 by w2#0 in shard-1")
+
+	// Two writes setting one counter are still two holders, hand-off or not.
+	h = validHistory()
+	h.Writes = append(h.Writes,
+		LeaseWrite{Op: OpUpdate, Via: "w2", At: at(62), KeepsCounter: true, Key: "shard-1", Owner: "w2", CheckpointOwner: "w1", Counter: 2, Checkpoint: pos("150")},
+		LeaseWrite{Op: OpUpdate, Via: "w1", At: at(70), Key: "shard-1", Owner: "w2", CheckpointOwner: "w1", Counter: 3, Checkpoint: pos("150")},
+		LeaseWrite{Op: OpUpdate, Via: "w2", At: at(71), Key: "shard-1", Owner: "w2", Counter: 3, Checkpoint: pos("150")})
+	h.Final["shard-1"] = FinalLease{Owner: "w2", Counter: 3, Checkpoint: pos("150")}
+	r = Check(h, cfg)
+	require.Equal(t, 1, r.SameCounter.N, r.String())
 }
 
 // Duplicates are counted, not failures; a lease deleted and created again

@@ -85,16 +85,36 @@ type LeaseWrite struct {
 	// Lost reports that the worker never received the answer (an injected
 	// lost answer): it does not know the write was applied.
 	Lost bool
+	// KeepsCounter reports an update that leaves leaseCounter alone: the
+	// start of a graceful hand-off, which like the KCL 3.x's changes only
+	// leaseOwner and checkpointOwner. Every other write sets the counter.
+	KeepsCounter bool
 
-	Key        string
-	Owner      string
-	Counter    int64
-	Checkpoint checkpoint.Position
+	Key             string
+	Owner           string // leaseOwner
+	CheckpointOwner string // checkpointOwner: the holder while a hand-off is under way
+	Counter         int64
+	Checkpoint      checkpoint.Position
+}
+
+// Holder is the worker holding the lease after the write: the checkpoint
+// owner during a hand-off, else the owner.
+func (w LeaseWrite) Holder() string {
+	if w.CheckpointOwner != "" {
+		return w.CheckpointOwner
+	}
+	return w.Owner
 }
 
 func (w LeaseWrite) String() string {
-	s := fmt.Sprintf("%s %s via %s at %s: owner %q counter %d checkpoint %s", w.Op, w.Key, w.Via,
-		w.At.Format("15:04:05.000"), w.Owner, w.Counter, w.Checkpoint)
+	s := fmt.Sprintf("%s %s via %s at %s: owner %q", w.Op, w.Key, w.Via, w.At.Format("15:04:05.000"), w.Owner)
+	if w.CheckpointOwner != "" {
+		s += fmt.Sprintf(" checkpoint owner %q", w.CheckpointOwner)
+	}
+	s += fmt.Sprintf(" counter %d checkpoint %s", w.Counter, w.Checkpoint)
+	if w.KeepsCounter {
+		s += " (hand-off: counter kept)"
+	}
 	if w.Lost {
 		s += " (answer lost)"
 	}
@@ -103,9 +123,9 @@ func (w LeaseWrite) String() string {
 
 // FinalLease is a lease as the table holds it at the end.
 type FinalLease struct {
-	Owner      string
-	Counter    int64
-	Checkpoint checkpoint.Position
+	Owner, CheckpointOwner string
+	Counter                int64
+	Checkpoint             checkpoint.Position
 }
 
 // parseDelivery reads a line of examples/worker started with -stamp:

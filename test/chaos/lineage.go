@@ -123,7 +123,7 @@ func (r *Run) lineageSteps(ctx context.Context, c lineageCandidate) (shardRange,
 	return merged, nil
 }
 
-// owners returns the owner of each lease, from the table.
+// owners returns the holder of each lease, from the table.
 func (r *Run) owners(ctx context.Context) (map[string]string, error) {
 	leases, err := r.store.List(ctx)
 	if err != nil {
@@ -131,7 +131,7 @@ func (r *Run) owners(ctx context.Context) (map[string]string, error) {
 	}
 	out := map[string]string{}
 	for _, l := range leases {
-		out[l.Key] = l.Owner
+		out[l.Key] = l.Holder()
 	}
 	return out, nil
 }

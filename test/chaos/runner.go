@@ -462,7 +462,7 @@ func (r *Run) finish() *Result {
 			final = nil
 		}
 		for _, l := range leases {
-			final[l.Key] = FinalLease{Owner: l.Owner, Counter: l.Counter, Checkpoint: l.Checkpoint}
+			final[l.Key] = FinalLease{Owner: l.Owner, CheckpointOwner: l.CheckpointOwner, Counter: l.Counter, Checkpoint: l.Checkpoint}
 		}
 	}
 	writes, errs := r.leases.snapshot()
