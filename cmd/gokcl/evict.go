@@ -23,7 +23,11 @@ worker known to be dead: evict first watches the worker's lease counters
 worker is alive). When status or workers has just shown the worker expired,
 or its host is known to be gone, -force releases at once, without the
 watch. Each release is conditional on the owner and counter read; a live
-worker whose lease is released loses it at its next renewal.`,
+worker whose lease is released loses it at its next renewal. A lease the
+worker was handing over to another is released to that worker at once; a
+lease another worker is handing over to it is left alone (skipped): its
+holder still processes it, and evict can release it once the holder has
+handed it over.`,
 		examples: `  gokcl evict -app billing -worker ip-10-0-3-17-6f1c2a -dry-run
   gokcl evict -app billing -worker ip-10-0-3-17-6f1c2a
   gokcl evict -app billing -worker ip-10-0-3-17-6f1c2a -force    # status just showed it expired
@@ -80,9 +84,14 @@ func evict(ctx context.Context, w io.Writer, d deps, o *options) error {
 	if o.force {
 		window = 0
 	}
+	// The worker's leases are those it holds: owned, or being handed over
+	// by it to another worker (it is their CheckpointOwner). Releasing one
+	// of the latter completes the hand-off: the new owner starts at once
+	// from its last checkpoint.
+	held := func(l lease.Lease) bool { return l.Holder() == o.worker }
 	owned := func(obs *observation) bool {
 		for _, l := range obs.leases {
-			if l.Owner == o.worker && obs.moved(l.Key) {
+			if held(l) && obs.moved(l.Key) {
 				return true
 			}
 		}
@@ -94,8 +103,18 @@ func evict(ctx context.Context, w io.Writer, d deps, o *options) error {
 	}
 	r := &evictReport{Table: o.table, Worker: o.worker, DryRun: o.dryRun}
 	var moved []string
+	var skipped []evictItem
 	for _, l := range obs.leases {
-		if l.Owner != o.worker {
+		if l.Owner == o.worker && !held(l) {
+			// Another worker is handing this lease over to the evicted one:
+			// a release would complete the hand-off to a dead worker. The
+			// holder keeps processing; once it has released the lease to
+			// this worker, evict again.
+			skipped = append(skipped, evictItem{Shard: l.Key, Counter: l.Counter, Checkpoint: checkpointText(l), Result: resultSkipped,
+				Reason: fmt.Sprintf("%s is handing it over to this worker and still processes it; evict again once it has released it", l.CheckpointOwner)})
+			continue
+		}
+		if !held(l) {
 			continue
 		}
 		r.Items = append(r.Items, evictItem{Shard: l.Key, Counter: l.Counter, Checkpoint: checkpointText(l), lease: l})
@@ -103,7 +122,7 @@ func evict(ctx context.Context, w io.Writer, d deps, o *options) error {
 			moved = append(moved, fmt.Sprintf("%s (counter %d, then %d)", l.Key, obs.first[l.Key].Counter, l.Counter))
 		}
 	}
-	if len(r.Items) == 0 {
+	if len(r.Items) == 0 && len(skipped) == 0 {
 		return fmt.Errorf("worker %q owns no lease in %s", o.worker, d.tableLabel)
 	}
 	if len(moved) > 0 {
@@ -114,8 +133,12 @@ func evict(ctx context.Context, w io.Writer, d deps, o *options) error {
 		return fmt.Errorf("worker %q is alive: it renewed %s within %s; nothing written (evict only a dead worker, or -force)",
 			o.worker, strings.Join(moved, ", "), formatMillis(millis(obs.watched())))
 	}
+	r.Items = append(r.Items, skipped...)
 	if !o.dryRun {
 		for i := range r.Items {
+			if r.Items[i].Result != "" {
+				continue
+			}
 			it := &r.Items[i]
 			res, err := d.store.Release(ctx, it.lease)
 			if err != nil {

@@ -87,3 +87,29 @@ func (s *renewingStore) Release(ctx context.Context, l lease.Lease) (lease.Lease
 	}
 	return s.MemoryStore.Release(ctx, l)
 }
+
+// Evicting a dead worker in the middle of a hand-off: a lease it was
+// handing over is released to its new owner; a lease being handed over to
+// it is left with its holder.
+func TestEvictDuringHandOffs(t *testing.T) {
+	s := lease.NewMemoryStore()
+	create(t, s,
+		lease.Lease{Key: "from-dead", Owner: "new", CheckpointOwner: "dead", Counter: 4, Checkpoint: checkpoint.At("7", 0)},
+		lease.Lease{Key: "to-dead", Owner: "dead", CheckpointOwner: "holder", Counter: 2, Checkpoint: checkpoint.At("9", 0)})
+	r, err := evictWith(t, s, "dead", true)
+	require.NoError(t, err)
+	require.Len(t, r.Items, 2)
+	got := map[string]string{}
+	for _, it := range r.Items {
+		got[it.Shard] = it.Result
+	}
+	require.Equal(t, map[string]string{"from-dead": resultDone, "to-dead": resultSkipped}, got)
+
+	l := storedLease(t, s, "from-dead")
+	require.Equal(t, "new", l.Owner, "the hand-off is completed: the new owner holds it")
+	require.Empty(t, l.CheckpointOwner)
+	require.Equal(t, checkpoint.At("7", 0), l.Checkpoint)
+	l = storedLease(t, s, "to-dead")
+	require.Equal(t, "dead", l.Owner, "untouched")
+	require.Equal(t, "holder", l.CheckpointOwner)
+}

@@ -225,3 +225,19 @@ func decode(t *testing.T, data []byte, v any) {
 	t.Helper()
 	require.NoError(t, json.Unmarshal(data, v), string(data))
 }
+
+// A lease being handed over is shown, and counted, for the worker still
+// processing it, with the worker it goes to.
+func TestReportsDuringAHandOff(t *testing.T) {
+	l := lease.Lease{Key: "a", Owner: "new", CheckpointOwner: "old", Counter: 3, Checkpoint: checkpoint.TrimHorizon}
+	obs := &observation{leases: []lease.Lease{l}, first: map[string]lease.Lease{"a": l}, changed: map[string]time.Time{}}
+	st := buildStatus("billing", `stream "orders"`, obs, false, nil, nil)
+	require.Equal(t, "old", st.Leases[0].Owner)
+	require.Equal(t, "new", st.Leases[0].HandingTo)
+	var out bytes.Buffer
+	require.NoError(t, st.write(&out, "table"))
+	require.Contains(t, out.String(), "old→new")
+	w := buildWorkers("billing", obs, false, time.Now())
+	require.Len(t, w.Workers, 1)
+	require.Equal(t, "old", w.Workers[0].Worker)
+}

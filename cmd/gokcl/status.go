@@ -132,7 +132,8 @@ type statusReport struct {
 type statusRow struct {
 	Shard      string   `json:"shard"`
 	Parents    []string `json:"parents"`
-	Owner      string   `json:"owner,omitempty"`
+	Owner      string   `json:"owner,omitempty"`      // the worker processing the shard
+	HandingTo  string   `json:"handing_to,omitempty"` // the new owner of a hand-off under way
 	Counter    *int64   `json:"counter,omitempty"`
 	Checkpoint string   `json:"checkpoint,omitempty"`
 	State      string   `json:"state"`
@@ -154,7 +155,10 @@ func buildStatus(table, stream string, obs *observation, judged bool, shards []s
 	leased := map[string]bool{}
 	for _, l := range obs.leases {
 		leased[l.Key] = true
-		row := statusRow{Shard: l.Key, Parents: nonNil(l.ParentShardIDs), Owner: l.Owner, State: leaseState(l, obs, judged)}
+		row := statusRow{Shard: l.Key, Parents: nonNil(l.ParentShardIDs), Owner: l.Holder(), State: leaseState(l, obs, judged)}
+		if l.HandOffPending() {
+			row.HandingTo = l.Owner
+		}
 		if l.Malformed != nil {
 			row.Error = l.Malformed.Error()
 			r.Leases = append(r.Leases, row)
@@ -232,7 +236,11 @@ func (r statusReport) write(w io.Writer, format string) error {
 		if l.State == stateMalformed {
 			checkpointText = "?"
 		}
-		rows = append(rows, []string{l.Shard, strings.Join(l.Parents, ","), l.Owner, counter, checkpointText, l.State, lagText})
+		owner := l.Owner
+		if l.HandingTo != "" {
+			owner += "→" + l.HandingTo
+		}
+		rows = append(rows, []string{l.Shard, strings.Join(l.Parents, ","), owner, counter, checkpointText, l.State, lagText})
 	}
 	if err := writeTable(w, []string{"SHARD", "PARENTS", "OWNER", "COUNTER", "CHECKPOINT", "STATE", "LAG"}, rows); err != nil {
 		return err

@@ -66,13 +66,14 @@ type workerRow struct {
 func buildWorkers(table string, obs *observation, judged bool, now time.Time) workersReport {
 	byWorker := map[string]*workerRow{}
 	for _, l := range obs.leases {
-		if l.Owner == "" || l.Malformed != nil || l.Finished() {
+		holder := l.Holder() // during a hand-off, the worker still processing
+		if holder == "" || l.Malformed != nil || l.Finished() {
 			continue
 		}
-		w := byWorker[l.Owner]
+		w := byWorker[holder]
 		if w == nil {
-			w = &workerRow{Worker: l.Owner}
-			byWorker[l.Owner] = w
+			w = &workerRow{Worker: holder}
+			byWorker[holder] = w
 		}
 		w.Leases++
 		if at, ok := obs.changed[l.Key]; ok {
