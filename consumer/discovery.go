@@ -111,9 +111,17 @@ func (co *coordinator) suspect(st *stream) {
 // says to. A failed or empty discovery changes nothing.
 func (co *coordinator) discover(ctx context.Context) {
 	known := map[*consumed]*stream{}
+	bo := syncBackoff
 	for {
-		co.discoverOnce(ctx, known)
-		t := time.NewTimer(co.c.cfg.StreamDiscoveryInterval)
+		wait := co.c.cfg.StreamDiscoveryInterval
+		if co.discoverOnce(ctx, known) {
+			// A stream could not be described (throttled, say): try again
+			// soon rather than leave it unread for a whole interval.
+			wait = min(wait, bo.next())
+		} else {
+			bo.reset()
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -129,24 +137,25 @@ func (co *coordinator) discover(ctx context.Context) {
 }
 
 // discoverOnce runs one round of discovery; known maps the set's streams to
-// the coordinator's.
-func (co *coordinator) discoverOnce(ctx context.Context, known map[*consumed]*stream) {
+// the coordinator's. It reports whether the round is to be tried again
+// soon: a stream discovered could not be described.
+func (co *coordinator) discoverOnce(ctx context.Context, known map[*consumed]*stream) (retry bool) {
 	cfgs, err := co.discoverStreams(ctx)
 	switch {
 	case ctx.Err() != nil:
-		return
+		return false
 	case err != nil:
 		co.c.log.Warn("stream discovery failed; consuming the same streams until the next discovery", "error", err)
-		return
+		return false
 	case len(cfgs) == 0:
 		co.c.log.Warn("stream discovery returned no stream; taken for a fault: consuming the same streams until the next discovery")
-		return
+		return false
 	}
 	table := co.c.mgr.Leases()
 	if table == nil {
 		if table, err = co.table.read(ctx); err != nil {
-			co.c.log.Warn("stream discovery cannot read the lease table; trying again at the next discovery", "error", err)
-			return
+			co.c.log.Warn("stream discovery cannot read the lease table; trying again", "error", err)
+			return true
 		}
 	}
 	now := time.Now()
@@ -163,6 +172,7 @@ func (co *coordinator) discoverOnce(ctx context.Context, known map[*consumed]*st
 		co.addStream(ctx, st, nil)
 	}
 	co.deleteFormer(ctx, now)
+	return ch.unresolved > 0
 }
 
 // discoverStreams returns the streams to consume: Config.Streams, or what

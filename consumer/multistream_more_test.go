@@ -347,3 +347,26 @@ func TestMultiStreamScaleOutHandsOver(t *testing.T) {
 		require.Equal(t, 3+3, cs.get("w1", "shutdown"), "3 hand-offs, and w1's own 3 at its shutdown")
 	})
 }
+
+// TestMultiStreamDescribeRetried: a stream that cannot be described at the
+// first discovery (throttled) is described again within seconds, not at
+// the next discovery.
+func TestMultiStreamDescribeRetried(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		acct := kcltest.NewAccount()
+		a := mustCreate(t, acct, "a", 1)
+		a.FailNext(kcltest.OpDescribeStreamSummary, kcltest.ThrottlingError())
+		a.FailNext(kcltest.OpDescribeStreamSummary, kcltest.ThrottlingError())
+		rec := kcltest.NewRecorder()
+		cfg := multiConfig(acct, lease.NewMemoryStore(), "w", rec.Wrap(nil), "a")
+		cfg.StreamDiscoveryInterval = time.Hour
+		started := time.Now()
+		w := start(t, cfg)
+		r, _ := a.Put("k", "", []byte("x"))
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		require.NoError(t, rec.WaitProcessed(ctx, r))
+		require.Less(t, time.Since(started), 10*time.Second)
+		w.stop(t)
+	})
+}

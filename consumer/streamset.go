@@ -36,9 +36,12 @@ type consumed struct {
 }
 
 // streamChange is what a round of discovery changes: the streams to start
-// consuming and those to stop.
+// consuming and those to stop; unresolved counts the streams discovered
+// that could not be described (a fault, not a missing stream), for which
+// the round is to be tried again soon.
 type streamChange struct {
 	add, remove []*consumed
+	unresolved  int
 }
 
 // streamSet decides, from the discovered streams and the lease table, which
@@ -131,7 +134,8 @@ func (s *streamSet) update(ctx context.Context, cfgs []StreamConfig, table []lea
 		next, gone, err := s.resolve(ctx, cfg, table, now)
 		switch {
 		case err != nil && cur == nil:
-			s.log.Warn("cannot describe a discovered stream; trying again at the next discovery", "stream", key, "error", err)
+			s.log.Warn("cannot describe a discovered stream; trying again", "stream", key, "error", err)
+			ch.unresolved++
 			continue
 		case err != nil:
 			s.log.Warn("cannot describe a stream suspected gone; trying again", "stream", key, "error", err)
