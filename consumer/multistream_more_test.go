@@ -370,3 +370,31 @@ func TestMultiStreamDescribeRetried(t *testing.T) {
 		w.stop(t)
 	})
 }
+
+// TestMultiStreamUnknownSequenceDescribesAgain: a checkpoint the stream
+// refuses (InvalidArgument: not one of its records) may mean the stream was
+// created again: the stream is described again, at most every
+// RedescribeEvery, and, still the same, goes on being consumed.
+func TestMultiStreamUnknownSequenceDescribesAgain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		acct := kcltest.NewAccount()
+		a := mustCreate(t, acct, "a", 1)
+		other := mustCreate(t, acct, "other", 1)
+		elsewhere, _ := other.Put("k", "", []byte("not a's"))
+		store := lease.NewMemoryStore()
+		id := lease.StreamID{Account: acct.ID(), Name: "a", CreationEpoch: a.CreatedAt().Unix()}
+		require.NoError(t, store.Create(context.Background(), lease.Lease{Key: id.LeaseKey("shardId-000000000000"), StreamID: id,
+			ShardID: "shardId-000000000000", Checkpoint: checkpoint.At(elsewhere.SequenceNumber, 0)}))
+		cfg := multiConfig(acct, store, "w", newCollector().processor(), "a")
+		cfg.StreamDiscoveryInterval = time.Hour
+		w := start(t, cfg)
+		time.Sleep(time.Second)
+		first := a.Calls(kcltest.OpDescribeStreamSummary)
+		time.Sleep(time.Minute)
+		described := a.Calls(kcltest.OpDescribeStreamSummary) - first
+		require.GreaterOrEqual(t, described, 3, "described again")
+		require.LessOrEqual(t, described, int(time.Minute/RedescribeEvery)+1, "at most every RedescribeEvery")
+		require.Equal(t, "w", leaseOf(t, store, id.LeaseKey("shardId-000000000000")).Owner, "still consumed")
+		w.stop(t)
+	})
+}

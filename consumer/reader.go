@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"time"
 
@@ -257,6 +258,11 @@ func (r *reader) position(after string) position {
 	return position{typ: types.ShardIteratorTypeAtSequenceNumber, seq: aws.String(r.start.SequenceNumber)}
 }
 
+func isInvalidArgument(err error) bool {
+	var ia *types.InvalidArgumentException
+	return errors.As(err, &ia)
+}
+
 // trimmed reports whether err says the shard no longer exists and a shard
 // listing taken since agrees: retention removed it before it was read to its
 // end. The shard is then finished, so that its children are not blocked
@@ -279,6 +285,11 @@ func (r *reader) trimmed(err error, last string) bool {
 }
 
 func (r *reader) logFetchError(err error, attempt int, wait time.Duration) {
+	if isInvalidArgument(err) {
+		// A checkpoint's sequence number the stream does not know: the
+		// stream may have been deleted and created again since.
+		r.c.co.suspect(r.st)
+	}
 	level := r.st.log.Warn
 	if isThrottle(err) || isExpired(err) || isInUse(err) {
 		level = r.st.log.Info
