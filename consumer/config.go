@@ -122,6 +122,13 @@ type Config struct {
 
 	// Logger receives the consumer's logs. Default: discard.
 	Logger *slog.Logger
+
+	// Hooks observe the consumer, for metrics: each receives the events of
+	// the Hook* interfaces it implements, of this package and of package
+	// lease (see Hook for the contract: called synchronously, concurrently,
+	// and must not block). The metrics modules of this repository provide
+	// Prometheus, OpenTelemetry and CloudWatch hooks. Default: none.
+	Hooks []Hook
 }
 
 // InitialPosition is where a brand-new application starts reading. The zero
