@@ -40,6 +40,8 @@ type FetchError struct {
 	// ExpiredIterator is set when the shard iterator had expired; the
 	// fetcher gets a new one after the last record fetched.
 	ExpiredIterator bool
+	// Latency is the failed call's duration.
+	Latency time.Duration
 	// Attempt counts the consecutive failures, 1 for the first; Wait is the
 	// back-off before the next attempt.
 	Attempt int
