@@ -1,4 +1,4 @@
-package consumer
+package consumer_test
 
 import (
 	"context"
@@ -8,8 +8,9 @@ import (
 	"testing"
 	"time"
 
+	. "github.com/gokcl/kcl/consumer"
 	"github.com/gokcl/kcl/deagg"
-	"github.com/gokcl/kcl/internal/fakekinesis"
+	"github.com/gokcl/kcl/kcltest"
 	"github.com/gokcl/kcl/lease"
 )
 
@@ -21,9 +22,13 @@ func BenchmarkPipeline(b *testing.B) {
 	const perAggregate = 100
 	agg := buildAggregate(b, perAggregate, 100)
 	aggregates := (b.N + perAggregate - 1) / perAggregate
-	stream := fakekinesis.New(testStream, 1)
+	// Responses of up to 10000 aggregates (100 MB): 10 MiB responses, 5 a
+	// second, would measure the service's limits rather than the consumer.
+	stream := kcltest.NewStream(1, kcltest.WithName(testStream), kcltest.WithResponseBytes(1<<30))
 	for range aggregates {
-		stream.Put("pk", "", agg)
+		if _, err := stream.Put("pk", "", agg); err != nil {
+			b.Fatal(err)
+		}
 	}
 	want := int64(aggregates * perAggregate)
 	var got atomic.Int64
@@ -73,7 +78,7 @@ func buildAggregate(b *testing.B, n, size int) []byte {
 func BenchmarkIdleShards(b *testing.B) {
 	const shards = 1000
 	for range b.N {
-		stream := fakekinesis.New(testStream, shards)
+		stream := newStream(testStream, shards)
 		store := lease.NewMemoryStore()
 		cfg := testConfig(stream, store, "idle", func(string) RecordProcessor {
 			return RecordProcessorFunc(func(context.Context, *Batch) error { return nil })

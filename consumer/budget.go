@@ -8,23 +8,22 @@ import (
 )
 
 // budget bounds the record bytes fetched but not yet processed, across all
-// shards. A fetcher reserves an estimate before each GetRecords call (the size
-// of its previous response, at least minReservation) and settles to the real
-// size after it, so that at most one response per shard can exceed its
-// reservation; the bytes are returned once the batch is processed.
+// shards: payload bytes plus the Record values describing them. A fetcher
+// reserves, before each GetRecords call, the most the response can hold for
+// the Limit it sends (see sizer), and settles to the real size after it, so
+// the bound holds before the bytes arrive; the bytes are returned once the
+// batch is processed.
 //
 // Only a fetcher holding nothing waits for budget; one that holds a batch
-// already (in the processor, or fetched ahead) reads ahead only while the
-// budget is less than half used, and otherwise waits for its own batch to be
-// processed. So a stuck processor holds at most two batches and never
-// queues for more ahead of shards that have nothing.
+// already (in the processor) reads ahead only while the budget is less than
+// half used, and otherwise waits for its own batch to be processed. So a
+// stuck processor holds at most two batches and never queues for more ahead
+// of shards that have nothing.
 type budget struct {
 	sem   *semaphore.Weighted
 	size  int64
 	inUse atomic.Int64 // bytes held now, for tests and logs
 }
-
-const minReservation = 64 << 10
 
 func newBudget(size int64) *budget {
 	return &budget{sem: semaphore.NewWeighted(size), size: size}
@@ -57,9 +56,10 @@ func (b *budget) tryReadAhead(n int64) (int64, bool) {
 }
 
 // settle adjusts a reservation of held bytes to actual bytes: it returns the
-// surplus at once, or takes the shortfall when it is available without
-// waiting (the response is already in memory; blocking here could deadlock
-// shards that each hold part of the budget). It returns the new amount held.
+// surplus at once. A shortfall (only from a server sending more than
+// Kinesis allows) is taken when it is available without waiting (the
+// response is already in memory; blocking here could deadlock shards that
+// each hold part of the budget). It returns the new amount held.
 func (b *budget) settle(held, actual int64) int64 {
 	actual = min(max(actual, 0), b.size)
 	switch {

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"regexp"
@@ -30,7 +29,7 @@ type DynamoDBAPI = lease.DynamoDBAPI
 
 // Defaults of Config's fields.
 const (
-	DefaultFailoverTime       = 10 * time.Second
+	DefaultFailoverTime       = lease.DefaultFailoverTime
 	DefaultMaxRecords         = 10000
 	DefaultPollInterval       = time.Second
 	DefaultCheckpointInterval = 5 * time.Second
@@ -79,7 +78,7 @@ type Config struct {
 
 	// FailoverTime is how long a lease may go without renewal before other
 	// workers take it over. Leases are renewed every FailoverTime/3. Default
-	// 10s; at least 300ms.
+	// 10s (lease.DefaultFailoverTime); at least 300ms (lease.MinFailoverTime).
 	FailoverTime time.Duration
 	// TakerInterval is how often the worker scans the lease table to take
 	// unowned or expired leases and to balance the load. Default
@@ -112,12 +111,36 @@ type Config struct {
 	// checkpoints asynchronously must finish that work in ShardEnded, and at
 	// shutdown in ShutdownRequested, through a Batch it kept.
 	ManualCheckpoint bool
+	// DropMisroutedAggregates drops, whole, every aggregated record that
+	// holds a user record whose hash key falls outside the shard it was read
+	// from, as the Java KCL does. Default false: such user records are
+	// delivered (with the rest of their aggregate), counted, and reported
+	// in a warning at most once a minute per shard.
+	//
+	// Which to choose depends on the producer. The KPL puts an aggregate
+	// whose user records it computed for one shard; if its shard map was
+	// stale (after a reshard) and the aggregate landed where some of them
+	// do not belong, it puts those again to the right shard: dropping the
+	// aggregate then avoids processing them twice. The aggregation
+	// libraries for Node, Python and Java (awslabs/kinesis-aggregation),
+	// used with a partition key or explicit hash key per user record, put
+	// user records of several shards in one aggregate and never put them
+	// again: dropping loses them. So set it only when every producer is the
+	// KPL and duplicates cost more than the records.
+	DropMisroutedAggregates bool
+
 	// MaxBufferedBytes bounds the record bytes fetched but not yet
-	// processed, across all shards. Default 256 MiB.
+	// processed, across all shards: payloads plus the Record values
+	// describing them. It is a bound, not a target: before each GetRecords
+	// call the consumer reserves the most the response may hold (Kinesis
+	// sends records of at most 1 MiB and 10 MiB per call) and lowers the
+	// call's Limit to fit. Default 256 MiB; at least 2 MiB.
 	MaxBufferedBytes int64
 	// ShutdownTimeout bounds a graceful shutdown: finishing the batches in
-	// flight, ShutdownRequested, the final checkpoints and the release of
-	// the leases. Default 30s.
+	// flight and ShutdownRequested. When it is overrun, the processors'
+	// contexts are cancelled; the final checkpoints and the release of the
+	// leases are still written after that, within two lease renewal
+	// intervals (2/3 of FailoverTime). Default 30s.
 	ShutdownTimeout time.Duration
 
 	// Logger receives the consumer's logs. Default: discard.
@@ -178,11 +201,13 @@ var (
 	streamRE    = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,128}$`)
 )
 
-// withDefaults returns cfg with defaults filled in, or an error naming the
-// first invalid field.
+// withDefaults returns cfg with defaults filled in, or a *ConfigError naming
+// the first invalid field. The lease settings (FailoverTime, TakerInterval,
+// MaxLeasesForWorker) are filled and checked by lease.Config.WithDefaults,
+// the one place that does it.
 func (cfg Config) withDefaults() (Config, error) {
 	bad := func(field string, format string, args ...any) (Config, error) {
-		return Config{}, fmt.Errorf("%w: %s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...))
+		return Config{}, &ConfigError{Field: field, Problem: fmt.Sprintf(format, args...)}
 	}
 	switch {
 	case cfg.StreamName == "" && cfg.StreamARN == "":
@@ -210,17 +235,17 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.InitialPosition.kind == initialAtTimestamp && cfg.InitialPosition.at.IsZero() {
 		return bad("InitialPosition", "AtTimestamp with a zero time")
 	}
-	if cfg.FailoverTime == 0 {
-		cfg.FailoverTime = DefaultFailoverTime
+	lc, err := cfg.leaseConfig().WithDefaults()
+	if err != nil {
+		return Config{}, err
 	}
+	cfg.FailoverTime, cfg.TakerInterval = lc.FailoverTime, lc.TakerInterval
 	durations := []struct {
 		name string
 		v    *time.Duration
 		def  time.Duration
 		min  time.Duration
 	}{
-		{"FailoverTime", &cfg.FailoverTime, DefaultFailoverTime, 300 * time.Millisecond},
-		{"TakerInterval", &cfg.TakerInterval, cfg.FailoverTime / 2, time.Millisecond},
 		{"ShardSyncInterval", &cfg.ShardSyncInterval, DefaultShardSyncInterval, time.Millisecond},
 		{"PollInterval", &cfg.PollInterval, DefaultPollInterval, time.Millisecond},
 		{"CheckpointInterval", &cfg.CheckpointInterval, DefaultCheckpointInterval, 0},
@@ -240,19 +265,28 @@ func (cfg Config) withDefaults() (Config, error) {
 	case cfg.MaxRecords < 1 || cfg.MaxRecords > 10000:
 		return bad("MaxRecords", "%d is outside 1..10000", cfg.MaxRecords)
 	}
-	if cfg.MaxLeasesForWorker < 0 {
-		return bad("MaxLeasesForWorker", "%d is negative", cfg.MaxLeasesForWorker)
-	}
 	switch {
 	case cfg.MaxBufferedBytes == 0:
 		cfg.MaxBufferedBytes = DefaultMaxBufferedBytes
-	case cfg.MaxBufferedBytes < 1<<20:
-		return bad("MaxBufferedBytes", "%d is less than the minimum 1 MiB", cfg.MaxBufferedBytes)
+	case cfg.MaxBufferedBytes < minBufferedBytes:
+		return bad("MaxBufferedBytes", "%d is less than the minimum 2 MiB (one 1 MiB record and room for another shard's batch)", cfg.MaxBufferedBytes)
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return cfg, nil
+}
+
+// leaseConfig is the lease manager's configuration derived from cfg, without
+// the callbacks, which the consumer sets when it runs.
+func (cfg Config) leaseConfig() lease.Config {
+	return lease.Config{
+		WorkerID:           cfg.WorkerID,
+		FailoverTime:       cfg.FailoverTime,
+		TakerInterval:      cfg.TakerInterval,
+		MaxLeasesForWorker: cfg.MaxLeasesForWorker,
+		Logger:             cfg.Logger,
+	}
 }
 
 func defaultWorkerID() string {

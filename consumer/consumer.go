@@ -27,8 +27,8 @@ type Consumer struct {
 }
 
 // New validates cfg, fills in its defaults and returns a Consumer. It does no
-// I/O and never panics; an invalid field gives an error wrapping
-// ErrInvalidConfig that names the field.
+// I/O and never panics; an invalid field gives a *ConfigError (matching
+// ErrInvalidConfig) that names the field.
 func New(cfg Config) (*Consumer, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -48,9 +48,10 @@ func (c *Consumer) WorkerID() string { return c.cfg.WorkerID }
 // it stops fetching, lets each batch in flight finish, calls
 // ShutdownRequested, writes the final checkpoints and releases the leases, so
 // that other workers take the shards at once. When that overruns
-// ShutdownTimeout, the processors' contexts are cancelled; Run returns once
-// every goroutine it started has exited, so processors must honour their
-// context.
+// ShutdownTimeout, the processors' contexts are cancelled, and the final
+// checkpoints and releases are still written (bounded by two renewal
+// intervals); Run returns once every goroutine it started has exited, so
+// processors must honour their context.
 //
 // Run returns nil after a cancellation. It returns an error at once when it
 // cannot start: the lease table cannot be created or has another schema,
@@ -106,15 +107,10 @@ func (c *Consumer) setup(ctx context.Context) error {
 		c.store = ds
 	}
 	c.budget = newBudget(c.cfg.MaxBufferedBytes)
-	mgr, err := lease.NewManager(c.store, lease.Config{
-		WorkerID:           c.cfg.WorkerID,
-		FailoverTime:       c.cfg.FailoverTime,
-		TakerInterval:      c.cfg.TakerInterval,
-		MaxLeasesForWorker: c.cfg.MaxLeasesForWorker,
-		Logger:             c.cfg.Logger, // it names the worker itself
-		OnAcquired:         func(l lease.Lease) { c.co.post(event{kind: eventAcquired, lease: l}) },
-		OnLost:             func(l lease.Lease) { c.co.post(event{kind: eventLost, lease: l}) },
-	})
+	lc := c.cfg.leaseConfig()
+	lc.OnAcquired = func(l lease.Lease) { c.co.post(event{kind: eventAcquired, lease: l}) }
+	lc.OnLost = func(l lease.Lease) { c.co.post(event{kind: eventLost, lease: l}) }
+	mgr, err := lease.NewManager(c.store, lc)
 	if err != nil {
 		return fmt.Errorf("lease manager: %w", err)
 	}

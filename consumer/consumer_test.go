@@ -1,4 +1,4 @@
-package consumer
+package consumer_test
 
 import (
 	"context"
@@ -11,18 +11,18 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/stretchr/testify/require"
 
 	"github.com/gokcl/kcl/checkpoint"
-	"github.com/gokcl/kcl/internal/fakekinesis"
+	. "github.com/gokcl/kcl/consumer"
+	"github.com/gokcl/kcl/kcltest"
 	"github.com/gokcl/kcl/lease"
 )
 
 func TestReadsEveryRecordOfEveryShard(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		stream := fakekinesis.New(testStream, 4)
+		stream := newStream(testStream, 4)
 		putPlain(stream, "plain", 300, 40)
 		putAggregated(t, stream, "agg", 1000, 50)
 		col := newCollector()
@@ -65,7 +65,7 @@ func replaceDash(s string) string {
 
 func TestFollowsSplitsAndMergesInOrder(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		stream := fakekinesis.New(testStream, 2)
+		stream := newStream(testStream, 2)
 		store := lease.NewMemoryStore()
 		col := newCollector()
 		r := start(t, testConfig(stream, store, "w1", col.processor()))
@@ -96,7 +96,7 @@ func TestFollowsSplitsAndMergesInOrder(t *testing.T) {
 
 func TestProcessorErrorRetriesTheSameBatch(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		stream := fakekinesis.New(testStream, 1)
+		stream := newStream(testStream, 1)
 		putPlain(stream, "x", 50, 5)
 		var mu sync.Mutex
 		var attempts []int
@@ -129,7 +129,7 @@ func TestProcessorErrorRetriesTheSameBatch(t *testing.T) {
 
 func TestProcessorPanicIsRetried(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		stream := fakekinesis.New(testStream, 1)
+		stream := newStream(testStream, 1)
 		putPlain(stream, "x", 10, 5)
 		col := newCollector()
 		proc := RecordProcessorFunc(func(_ context.Context, b *Batch) error {
@@ -147,7 +147,7 @@ func TestProcessorPanicIsRetried(t *testing.T) {
 
 func TestWorkersShareShardsEvenly(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		stream := fakekinesis.New(testStream, 6)
+		stream := newStream(testStream, 6)
 		store := lease.NewMemoryStore()
 		col := newCollector()
 		var rs []*running
@@ -187,7 +187,7 @@ func TestWorkersShareShardsEvenly(t *testing.T) {
 
 func TestGracefulShutdownCheckpointsAndReleases(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		stream := fakekinesis.New(testStream, 2)
+		stream := newStream(testStream, 2)
 		putPlain(stream, "x", 100, 10)
 		store := lease.NewMemoryStore()
 		col := newCollector()
@@ -238,7 +238,7 @@ func (p *lifecycleProc) ShutdownRequested(context.Context, ShardInfo) error {
 
 func TestRestartResumesInsideAnAggregate(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		stream := fakekinesis.New(testStream, 1)
+		stream := newStream(testStream, 1)
 		putAggregated(t, stream, "agg", 100, 100) // one aggregate of 100 user records
 		store := lease.NewMemoryStore()
 		col := newCollector()
@@ -267,7 +267,7 @@ func TestRestartResumesInsideAnAggregate(t *testing.T) {
 
 func TestLeaseLostStopsTheShardAndRefusesCheckpoints(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		stream := fakekinesis.New(testStream, 1)
+		stream := newStream(testStream, 1)
 		putPlain(stream, "x", 5, 5)
 		store := lease.NewMemoryStore()
 		var lost atomic.Int32
@@ -308,21 +308,21 @@ func (p *lossProc) LeaseLost(context.Context, ShardInfo) { p.lost.Add(1) }
 
 func TestThrottlingAndExpiredIteratorsLoseNothing(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		stream := fakekinesis.New(testStream, 2)
+		stream := newStream(testStream, 2)
 		putPlain(stream, "x", 500, 20)
 		var n atomic.Int64
-		stream.Fault = func(op string) error {
-			if op != "GetRecords" {
+		stream.SetFault(func(op kcltest.Op) error {
+			if op != kcltest.OpGetRecords {
 				return nil
 			}
 			switch n.Add(1) % 7 {
 			case 2:
-				return &types.ProvisionedThroughputExceededException{Message: aws.String("slow down")}
+				return kcltest.ThrottlingError()
 			case 5:
-				return &types.ExpiredIteratorException{Message: aws.String("expired")}
+				return kcltest.ExpiredIteratorError()
 			}
 			return nil
-		}
+		})
 		col := newCollector()
 		cfg := testConfig(stream, lease.NewMemoryStore(), "w1", col.processor())
 		cfg.MaxRecords = 25
@@ -336,7 +336,7 @@ func TestThrottlingAndExpiredIteratorsLoseNothing(t *testing.T) {
 
 func TestLatestSkipsEarlierRecords(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		stream := fakekinesis.New(testStream, 2)
+		stream := newStream(testStream, 2)
 		putPlain(stream, "old", 50, 10)
 		store := lease.NewMemoryStore()
 		col := newCollector()
@@ -361,7 +361,7 @@ func TestLatestSkipsEarlierRecords(t *testing.T) {
 
 func TestChildWaitsForBothParentsOfAMerge(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		stream := fakekinesis.New(testStream, 2)
+		stream := newStream(testStream, 2)
 		putPlain(stream, "a", 40, 8)
 		ids := stream.OpenShards()
 		merged, err := stream.Merge(ids[0], ids[1])
@@ -406,7 +406,7 @@ func TestChildWaitsForBothParentsOfAMerge(t *testing.T) {
 
 func TestRunTwiceIsAnError(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		stream := fakekinesis.New(testStream, 1)
+		stream := newStream(testStream, 1)
 		store := lease.NewMemoryStore()
 		r := start(t, testConfig(stream, store, "w1", newCollector().processor()))
 		waitFor(t, time.Minute, "the first Run to hold the lease", func() bool {
@@ -420,7 +420,7 @@ func TestRunTwiceIsAnError(t *testing.T) {
 
 func TestMissingStreamFailsRun(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		stream := fakekinesis.New("other", 1)
+		stream := newStream("other", 1)
 		cfg := testConfig(stream, lease.NewMemoryStore(), "w1", newCollector().processor())
 		c, err := New(cfg)
 		require.NoError(t, err)
@@ -432,7 +432,7 @@ func TestMissingStreamFailsRun(t *testing.T) {
 
 func TestCheckpointAheadIsRefused(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		stream := fakekinesis.New(testStream, 1)
+		stream := newStream(testStream, 1)
 		putPlain(stream, "x", 3, 3)
 		errs := make(chan error, 1)
 		proc := RecordProcessorFunc(func(ctx context.Context, b *Batch) error {
@@ -450,16 +450,19 @@ func TestCheckpointAheadIsRefused(t *testing.T) {
 	})
 }
 
-func TestMisroutedAggregatesAreDropped(t *testing.T) {
+func TestDropMisroutedAggregatesDropsTheAggregateWhole(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		// After a split, an aggregate put with a stale shard map lands in
 		// one child although some of its user records hash into the other:
 		// the KPL then sends them all again, so the KCL drops the whole
-		// aggregate, and so do we. Records that belong stay.
-		stream := fakekinesis.New(testStream, 1)
+		// aggregate, and so do we with DropMisroutedAggregates. Records
+		// that belong stay.
+		stream := newStream(testStream, 1)
 		store := lease.NewMemoryStore()
 		col := newCollector()
-		r := start(t, testConfig(stream, store, "w1", col.processor()))
+		cfg := testConfig(stream, store, "w1", col.processor())
+		cfg.DropMisroutedAggregates = true
+		r := start(t, cfg)
 		mid := new(big.Int).Lsh(big.NewInt(1), 127)
 		left, _, err := stream.Split("shardId-000000000000", mid)
 		require.NoError(t, err)
@@ -484,10 +487,10 @@ func TestBufferedBytesStayWithinTheBudget(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		// 8 shards of 2 MB each, read 300 kB per call, by processors that
 		// are stuck: without a budget each fetcher would buffer 2-3 batches
-		// (about 6 MB in all, 16-24 calls); with a 1 MiB budget the
+		// (about 6 MB in all, 16-24 calls); with a 2 MiB budget the
 		// fetchers stop once it is spent.
 		const shards = 8
-		stream := fakekinesis.New(testStream, shards)
+		stream := newStream(testStream, shards)
 		payload := make([]byte, 100<<10)
 		for i := range 20 * shards {
 			stream.Put(fmt.Sprintf("k%d", i), "", payload)
@@ -505,16 +508,16 @@ func TestBufferedBytesStayWithinTheBudget(t *testing.T) {
 		})
 		cfg := testConfig(stream, lease.NewMemoryStore(), "w1", func(string) RecordProcessor { return proc })
 		cfg.MaxRecords = 3
-		cfg.MaxBufferedBytes = 1 << 20
+		cfg.MaxBufferedBytes = 2 << 20
 		r := start(t, cfg)
 		time.Sleep(20 * time.Second) // every shard leased, every fetcher blocked
 		synctest.Wait()
 		require.LessOrEqual(t, stream.Calls("GetRecords"), shards, "GetRecords calls while the processors are stuck")
-		require.LessOrEqual(t, r.c.budget.inUse.Load(), int64(1<<20))
+		require.LessOrEqual(t, r.c.BufferedBytes(), int64(2<<20))
 		close(gate)
 		waitFor(t, 5*time.Minute, "every record once the processors move", func() bool { return col.unique() == 20*shards })
 		r.stop(t)
-		require.Zero(t, r.c.budget.inUse.Load(), "every byte returned")
+		require.Zero(t, r.c.BufferedBytes(), "every byte returned")
 	})
 }
 
@@ -522,7 +525,7 @@ func TestTrimmedParentDoesNotBlockItsChildren(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		// A previous run left shard 0's lease mid-way; since then the shard
 		// was split and retention removed it before it was read to its end.
-		stream := fakekinesis.New(testStream, 1)
+		stream := newStream(testStream, 1)
 		store := lease.NewMemoryStore()
 		require.NoError(t, store.Create(context.Background(), lease.Lease{Key: "shardId-000000000000", Checkpoint: checkpoint.TrimHorizon}))
 		_, _, err := stream.Split("shardId-000000000000", new(big.Int).Lsh(big.NewInt(1), 127))
@@ -543,7 +546,7 @@ func TestTrimmedParentDoesNotBlockItsChildren(t *testing.T) {
 
 func TestLeasesOfTrimmedFinishedShardsAreDeleted(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		stream := fakekinesis.New(testStream, 1)
+		stream := newStream(testStream, 1)
 		store := lease.NewMemoryStore()
 		putPlain(stream, "a", 10, 5)
 		col := newCollector()
@@ -564,7 +567,7 @@ func TestLeasesOfTrimmedFinishedShardsAreDeleted(t *testing.T) {
 
 func TestFaultyNewProcessorIsRetried(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		stream := fakekinesis.New(testStream, 1)
+		stream := newStream(testStream, 1)
 		putPlain(stream, "x", 10, 5)
 		col := newCollector()
 		calls := 0
@@ -589,7 +592,7 @@ func TestShardEndOrder(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		// At the end of a shard: ShardEnded, then the SHARD_END checkpoint
 		// with the children, then the children's leases, then the release.
-		stream := fakekinesis.New(testStream, 1)
+		stream := newStream(testStream, 1)
 		putPlain(stream, "x", 10, 5)
 		left, right, err := stream.Split("shardId-000000000000", new(big.Int).Lsh(big.NewInt(1), 127))
 		require.NoError(t, err)

@@ -12,7 +12,9 @@ import (
 
 // converter turns one shard's Kinesis records into user records: it unpacks
 // KPL aggregates, skips what the shard's checkpoint says was processed, and
-// drops user records that the shard does not own.
+// counts (or, with dropMisrouted, drops) aggregates holding user records
+// that the shard does not own. It may stop inside an aggregate (see
+// convert) and resume there on the next call.
 type converter struct {
 	shardID string
 	log     *slog.Logger
@@ -24,27 +26,50 @@ type converter struct {
 	resuming bool
 
 	// A shard's user records are those whose hash key falls in its range.
-	// An aggregate holding one outside it was misrouted (see
-	// appendUserRecords) and is dropped whole, as the KCL does.
+	// An aggregate holding one outside it was misrouted (see unpack): its
+	// user records are delivered and counted, or, with dropMisrouted, the
+	// aggregate is dropped whole, as the KCL does.
 	hashStart, hashEnd deagg.Key
 	hasRange           bool
+	dropMisrouted      bool
 
-	scratch []deagg.UserRecord
+	// The aggregate being converted: its user records, the next one to
+	// convert, and whether it is dropped. partial is set when a limit
+	// stopped convert inside it.
+	scratch  []deagg.UserRecord
+	next     int
+	dropping bool
+	partial  bool
 }
 
-// convertResult describes one converted response.
+// convertResult describes one converted response, or part of one.
 type convertResult struct {
 	// last is the position of the last user record examined, delivered or
 	// not: checkpointing there after the batch skips nothing unprocessed.
-	last    checkpoint.Position
-	dropped int // user records of aggregates misrouted to this shard
-	corrupt int // aggregates delivered as one plain record because they did not parse
+	last      checkpoint.Position
+	misrouted int // user records delivered although their hash keys are outside the shard's range
+	dropped   int // user records of misrouted aggregates dropped (dropMisrouted)
+	corrupt   int // aggregates delivered as one plain record because they did not parse
 }
 
-// convert appends the user records of recs to dst.
-func (cv *converter) convert(dst []Record, recs []types.Record) ([]Record, convertResult) {
+// convert appends the user records of recs to dst, at most limit of them
+// (no limit if limit is negative), and returns how many of recs it
+// converted whole. When the limit stops it inside an aggregate, that record
+// is not counted, and the next call, with recs[n:], resumes inside it
+// without unpacking it again.
+func (cv *converter) convert(dst []Record, recs []types.Record, limit int) ([]Record, convertResult, int) {
 	var res convertResult
+	room := func(start int) int {
+		if limit < 0 {
+			return -1
+		}
+		return limit - (len(dst) - start)
+	}
+	start := len(dst)
 	for i := range recs {
+		if room(start) == 0 {
+			return dst, res, i
+		}
 		r := &recs[i]
 		seq := aws.ToString(r.SequenceNumber)
 		base := Record{
@@ -54,16 +79,15 @@ func (cv *converter) convert(dst []Record, recs []types.Record) ([]Record, conve
 		if r.ApproximateArrivalTimestamp != nil {
 			base.ApproximateArrivalTimestamp = *r.ApproximateArrivalTimestamp
 		}
-		if deagg.IsAggregated(r.Data) {
-			var err error
-			cv.scratch, err = deagg.AppendUnpacked(cv.scratch[:0], r.Data)
-			if err == nil {
-				dst = cv.appendUserRecords(dst, base, &res)
-				continue
+		if cv.partial || cv.unpack(r.Data, seq) {
+			dst = cv.appendUserRecords(dst, base, &res, room(start))
+			if cv.partial = cv.next < len(cv.scratch); cv.partial {
+				return dst, res, i
 			}
+			continue
+		}
+		if deagg.IsAggregated(r.Data) {
 			res.corrupt++
-			cv.log.Warn("delivering a record that looks aggregated but does not unpack as one plain record",
-				"shard", cv.shardID, "sequence", seq, "error", err)
 		}
 		res.last = checkpoint.At(seq, 0)
 		if cv.skip(res.last) {
@@ -72,25 +96,59 @@ func (cv *converter) convert(dst []Record, recs []types.Record) ([]Record, conve
 		base.Data = r.Data
 		dst = append(dst, base)
 	}
-	return dst, res
+	return dst, res, len(recs)
 }
 
-func (cv *converter) appendUserRecords(dst []Record, base Record, res *convertResult) []Record {
-	start := len(dst)
-	for j := range cv.scratch {
-		u := &cv.scratch[j]
+// unpack reports whether data is an aggregate and, if so, unpacks it into
+// cv.scratch and decides whether it is dropped. A record that looks
+// aggregated but does not unpack is delivered as one plain record.
+func (cv *converter) unpack(data []byte, seq string) bool {
+	if !deagg.IsAggregated(data) {
+		return false
+	}
+	var err error
+	cv.scratch, err = deagg.AppendUnpacked(cv.scratch[:0], data)
+	if err != nil {
+		cv.log.Warn("delivering a record that looks aggregated but does not unpack as one plain record",
+			"shard", cv.shardID, "sequence", seq, "error", err)
+		return false
+	}
+	cv.next = 0
+	// A user record outside the shard's range comes from one of two
+	// producers. The KPL put the aggregate with a stale shard map, saw it
+	// land on the wrong shard and put its user records again: dropping the
+	// whole aggregate, as the KCL does, avoids processing them twice. An
+	// aggregation library given a key per user record put user records of
+	// several shards in one aggregate and will not put them again:
+	// dropping loses them. So they are delivered unless dropMisrouted.
+	cv.dropping = false
+	if cv.hasRange && cv.dropMisrouted {
+		for j := range cv.scratch {
+			if !cv.owns(&cv.scratch[j]) {
+				cv.dropping = true
+				break
+			}
+		}
+	}
+	return true
+}
+
+// appendUserRecords appends the user records of the current aggregate from
+// cv.next on, at most max of them (no limit if max is negative).
+func (cv *converter) appendUserRecords(dst []Record, base Record, res *convertResult, max int) []Record {
+	for added := 0; cv.next < len(cv.scratch) && (max < 0 || added < max); {
+		u := &cv.scratch[cv.next]
+		cv.next++
 		res.last = checkpoint.At(base.SequenceNumber, u.SubSequenceNumber)
 		if cv.skip(res.last) {
 			continue
 		}
+		if cv.dropping {
+			res.dropped++
+			continue
+		}
 		if cv.hasRange && !cv.owns(u) {
-			// A user record outside the shard's range means the KPL put the
-			// aggregate with a stale shard map, saw it land on the wrong
-			// shard and sent its user records again: as the KCL does, drop
-			// the whole aggregate, or they would be processed twice.
-			res.dropped += len(dst) - start + len(cv.scratch) - j
-			res.last = checkpoint.At(base.SequenceNumber, cv.scratch[len(cv.scratch)-1].SubSequenceNumber)
-			return dst[:start]
+			res.misrouted++
 		}
 		rec := base
 		rec.Data = u.Data
@@ -99,6 +157,7 @@ func (cv *converter) appendUserRecords(dst []Record, base Record, res *convertRe
 		rec.SubSequenceNumber = u.SubSequenceNumber
 		rec.Aggregated = true
 		dst = append(dst, rec)
+		added++
 	}
 	return dst
 }

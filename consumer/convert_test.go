@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -12,6 +13,8 @@ import (
 	"github.com/gokcl/kcl/checkpoint"
 	"github.com/gokcl/kcl/deagg"
 )
+
+func testDiscard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func kinesisRecord(seq string, pk string, data []byte) types.Record {
 	now := time.Unix(1700000000, 0)
@@ -35,7 +38,7 @@ func TestConvertPlainAndAggregated(t *testing.T) {
 		kinesisRecord("10", "p", []byte("plain")),
 		kinesisRecord("11", "outer", aggregate(t, 3)),
 	}
-	got, res := cv.convert(nil, recs)
+	got, res, _ := cv.convert(nil, recs, -1)
 	require.Len(t, got, 4)
 	require.Equal(t, "plain", string(got[0].Data))
 	require.False(t, got[0].Aggregated)
@@ -54,7 +57,7 @@ func TestConvertCorruptAggregateIsDeliveredWhole(t *testing.T) {
 	data := aggregate(t, 3)
 	data[len(data)-1] ^= 0xff // break the MD5 trailer
 	cv := converter{shardID: "s", log: testDiscard()}
-	got, res := cv.convert(nil, []types.Record{kinesisRecord("5", "p", data)})
+	got, res, _ := cv.convert(nil, []types.Record{kinesisRecord("5", "p", data)}, -1)
 	require.Len(t, got, 1)
 	require.Equal(t, data, got[0].Data)
 	require.False(t, got[0].Aggregated)
@@ -68,16 +71,28 @@ func TestConvertResumesAfterTheCheckpoint(t *testing.T) {
 		kinesisRecord("11", "outer", aggregate(t, 4)),
 		kinesisRecord("12", "p", []byte("next")),
 	}
-	got, _ := cv.convert(nil, recs)
+	got, _, _ := cv.convert(nil, recs, -1)
 	require.Len(t, got, 3)
 	require.EqualValues(t, 2, got[0].SubSequenceNumber)
 	require.EqualValues(t, 3, got[1].SubSequenceNumber)
 	require.Equal(t, "next", string(got[2].Data))
 
 	plain := converter{shardID: "s", log: testDiscard(), resume: checkpoint.At("12", 0), resuming: true}
-	got, res := plain.convert(nil, []types.Record{kinesisRecord("12", "p", []byte("done"))})
+	got, res, _ := plain.convert(nil, []types.Record{kinesisRecord("12", "p", []byte("done"))}, -1)
 	require.Empty(t, got, "the checkpointed record itself is not delivered again")
 	require.Equal(t, checkpoint.At("12", 0), res.last)
+}
+
+func TestConvertDeliversMisroutedAggregatesAndCountsThem(t *testing.T) {
+	// The range holds exactly pk-0's hash key: pk-1..pk-4 belong elsewhere.
+	k, err := deagg.HashKey("pk-0", "")
+	require.NoError(t, err)
+	cv := converter{shardID: "s", log: testDiscard(), hashStart: k, hashEnd: k, hasRange: true}
+	got, res, _ := cv.convert(nil, []types.Record{kinesisRecord("2", "outer", aggregate(t, 5))}, -1)
+	require.Len(t, got, 5, "every user record")
+	require.Equal(t, 4, res.misrouted)
+	require.Zero(t, res.dropped)
+	require.Equal(t, checkpoint.At("2", 4), res.last)
 }
 
 func TestConvertDropsMisroutedAggregatesWhole(t *testing.T) {
@@ -85,12 +100,12 @@ func TestConvertDropsMisroutedAggregatesWhole(t *testing.T) {
 	// was misrouted, and the KPL sent its user records again elsewhere.
 	k, err := deagg.HashKey("pk-0", "")
 	require.NoError(t, err)
-	cv := converter{shardID: "s", log: testDiscard(), hashStart: k, hashEnd: k, hasRange: true}
+	cv := converter{shardID: "s", log: testDiscard(), hashStart: k, hashEnd: k, hasRange: true, dropMisrouted: true}
 	recs := []types.Record{
 		kinesisRecord("1", "p", []byte("plain")),
 		kinesisRecord("2", "outer", aggregate(t, 5)),
 	}
-	got, res := cv.convert(nil, recs)
+	got, res, _ := cv.convert(nil, recs, -1)
 	require.Len(t, got, 1, "only the plain record")
 	require.Equal(t, "plain", string(got[0].Data))
 	require.Equal(t, 5, res.dropped)
@@ -102,7 +117,7 @@ func TestConvertDropsMisroutedAggregatesWhole(t *testing.T) {
 		_, err := a.Add("pk-0", "", []byte("x"))
 		require.NoError(t, err)
 	}
-	got, res = cv.convert(nil, []types.Record{kinesisRecord("3", "pk-0", a.Flush().Data)})
+	got, res, _ = cv.convert(nil, []types.Record{kinesisRecord("3", "pk-0", a.Flush().Data)}, -1)
 	require.Len(t, got, 3)
 	require.Zero(t, res.dropped)
 }
@@ -118,4 +133,32 @@ func TestBackoffGrowsWithJitterAndCaps(t *testing.T) {
 	}
 	b.reset()
 	require.LessOrEqual(t, b.next(), 100*time.Millisecond)
+}
+
+func TestConvertStopsInsideAnAggregateAndResumes(t *testing.T) {
+	cv := converter{shardID: "s", log: testDiscard()}
+	recs := []types.Record{
+		kinesisRecord("1", "p", []byte("plain")),
+		kinesisRecord("2", "outer", aggregate(t, 5)),
+		kinesisRecord("3", "p", []byte("after")),
+	}
+	var got []Record
+	var parts []int
+	for len(recs) > 0 {
+		before := len(got)
+		var res convertResult
+		var n int
+		got, res, n = cv.convert(got, recs, 2)
+		parts = append(parts, len(got)-before)
+		require.Equal(t, got[len(got)-1].Position(), res.last, "the part ends at its last record")
+		recs = recs[n:]
+	}
+	require.Equal(t, []int{2, 2, 2, 1}, parts)
+	require.Len(t, got, 7)
+	require.Equal(t, "plain", string(got[0].Data))
+	for i := range 5 {
+		require.Equal(t, fmt.Sprintf("d-%d", i), string(got[1+i].Data))
+		require.EqualValues(t, i, got[1+i].SubSequenceNumber)
+	}
+	require.Equal(t, "after", string(got[6].Data))
 }

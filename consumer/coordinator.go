@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gokcl/kcl/internal/queue"
 	"github.com/gokcl/kcl/lease"
 )
 
@@ -41,9 +42,7 @@ type workerHandle struct {
 type coordinator struct {
 	c *Consumer
 
-	mu     sync.Mutex
-	queue  []event
-	wakeup chan struct{} // capacity 1: "the queue is not empty"
+	events *queue.Queue[event]
 
 	workers  map[string]*workerHandle
 	wg       sync.WaitGroup // shard workers
@@ -61,7 +60,7 @@ type coordinator struct {
 func newCoordinator(c *Consumer) *coordinator {
 	co := &coordinator{
 		c:        c,
-		wakeup:   make(chan struct{}, 1),
+		events:   queue.New[event](),
 		workers:  make(map[string]*workerHandle),
 		stopping: make(chan struct{}),
 		finished: make(map[string]bool),
@@ -73,13 +72,7 @@ func newCoordinator(c *Consumer) *coordinator {
 
 // post queues an event for the loop. It never blocks.
 func (co *coordinator) post(e event) {
-	co.mu.Lock()
-	co.queue = append(co.queue, e)
-	co.mu.Unlock()
-	select {
-	case co.wakeup <- struct{}{}:
-	default:
-	}
+	co.events.Push(e)
 }
 
 // run is the coordinator's loop. It returns nil when ctx is cancelled, or
@@ -105,18 +98,14 @@ func (co *coordinator) run(ctx context.Context, mgrDone chan error) error {
 				err = errors.New("stopped unexpectedly")
 			}
 			return fmt.Errorf("lease manager: %w", err)
-		case <-co.wakeup:
+		case <-co.events.Ready():
 			co.drain()
 		}
 	}
 }
 
 func (co *coordinator) drain() {
-	co.mu.Lock()
-	events := co.queue
-	co.queue = nil
-	co.mu.Unlock()
-	for _, e := range events {
+	for _, e := range co.events.Drain() {
 		switch e.kind {
 		case eventAcquired:
 			co.start(e.lease)
@@ -176,7 +165,7 @@ func (co *coordinator) stopWorkers(timeout time.Duration, hardCancel context.Can
 		select {
 		case <-done:
 			return
-		case <-co.wakeup:
+		case <-co.events.Ready():
 			co.drain()
 		case <-t.C:
 			co.c.log.Warn("graceful shutdown overran ShutdownTimeout; cancelling shard workers", "timeout", timeout)
@@ -203,31 +192,31 @@ func (co *coordinator) finishedChanged() <-chan struct{} {
 	return co.fchanged
 }
 
-// pendingParents returns the parents that are not done yet: whose lease
-// exists and has not reached SHARD_END, judged from the lease manager's last
-// table scan and this worker's own finished shards.
-func (co *coordinator) pendingParents(parents []string) []string {
+// isFinished reports whether this worker processed the shard to its end.
+func (co *coordinator) isFinished(shardID string) bool {
+	co.fmu.Lock()
+	defer co.fmu.Unlock()
+	return co.finished[shardID]
+}
+
+// lineage returns a snapshot of the shard lineage as this worker knows it:
+// the last shard listing, the lease manager's last table scan and this
+// worker's own finished shards.
+func (co *coordinator) lineage() *lineage {
+	return newLineage(co.syncer.graph.Load(), co.c.mgr.Leases(), co.isFinished)
+}
+
+// pendingParents returns the parents that still block the shard (see
+// lineage.parentDone).
+func (co *coordinator) pendingParents(shardID string, parents []string) []string {
 	if len(parents) == 0 {
 		return nil
 	}
-	table := co.c.mgr.Leases()
+	ln := co.lineage()
 	var pending []string
 	for _, p := range parents {
-		co.fmu.Lock()
-		done := co.finished[p]
-		co.fmu.Unlock()
-		if done {
-			continue
-		}
-		if table == nil {
-			pending = append(pending, p) // no scan yet: cannot tell
-			continue
-		}
-		for _, l := range table {
-			if l.Key == p && !l.Finished() {
-				pending = append(pending, p)
-				break
-			}
+		if !ln.parentDone(shardID, p) {
+			pending = append(pending, p)
 		}
 	}
 	return pending

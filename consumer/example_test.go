@@ -8,18 +8,21 @@ import (
 	"time"
 
 	"github.com/gokcl/kcl/consumer"
-	"github.com/gokcl/kcl/internal/fakekinesis"
+	"github.com/gokcl/kcl/kcltest"
 	"github.com/gokcl/kcl/lease"
 )
 
 // A worker that prints every record. In production, Kinesis is a
 // *kinesis.Client and the leases live in DynamoDB (set DynamoDB to a
-// *dynamodb.Client instead of LeaseStore); here an in-memory stream and lease
-// store stand in for them.
+// *dynamodb.Client instead of LeaseStore); here the in-memory stream of
+// package kcltest and an in-memory lease store stand in for them.
 func Example() {
-	stream := fakekinesis.New("orders", 2)
+	stream := kcltest.NewStream(2, kcltest.WithName("orders"))
 	for i := range 4 {
-		stream.Put(fmt.Sprintf("customer-%d", i), "", []byte(fmt.Sprintf("order %d", i)))
+		if _, err := stream.Put(fmt.Sprintf("customer-%d", i), "", []byte(fmt.Sprintf("order %d", i))); err != nil {
+			fmt.Println(err)
+			return
+		}
 	}
 
 	ctx, stop := context.WithCancel(context.Background())

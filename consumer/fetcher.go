@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -15,10 +14,8 @@ import (
 	"github.com/gokcl/kcl/checkpoint"
 )
 
-// recordSize is the memory a Record takes besides its payload.
-const recordSize = int64(unsafe.Sizeof(Record{}))
-
-// fetchedBatch is one GetRecords response, converted.
+// fetchedBatch is one GetRecords response, converted, or a part of one
+// (see fetcher.nextBatch).
 type fetchedBatch struct {
 	records      []Record
 	res          convertResult
@@ -30,10 +27,24 @@ type fetchedBatch struct {
 	held     int64 // budget bytes to release once processed
 }
 
+// response is a GetRecords response not yet wholly handed over.
+type response struct {
+	recs         []types.Record // not converted yet
+	count        int            // Kinesis records in the response
+	users        int64          // user records converted so far
+	data         int64          // payload bytes of the whole response
+	held         int64          // budget held for it until its last part is done
+	millisBehind int64
+	end          bool
+	children     []types.ChildShard
+}
+
 // fetcher reads one shard ahead of its processor: it runs in its own
-// goroutine, owned by the shard worker, and hands converted batches over a
-// channel holding one, so the next GetRecords overlaps the processing of the
-// previous batch.
+// goroutine, owned by the shard worker, and hands converted batches over an
+// unbuffered channel, so the next GetRecords overlaps the processing of the
+// previous batch. A stuck processor thus holds two batches: the one it is
+// processing and the one the fetcher is blocked handing over (a channel
+// holding one would add a third).
 type fetcher struct {
 	c       *Consumer
 	shardID string
@@ -43,12 +54,13 @@ type fetcher struct {
 
 	iterator *string
 	lastSeq  string // sequence number of the last Kinesis record fetched
-	reserve  int64  // budget to reserve before the next call
-	// perRecord is the user records per Kinesis record of the last response.
-	perRecord int
+	size     sizer  // Limit and reservation of the next call
+	resp     *response
+	warned   bool // about a response larger than Kinesis allows
 
-	held  atomic.Int64  // budget bytes of batches handed over and not yet done
-	freed chan struct{} // capacity 1: a batch was done
+	held    atomic.Int64  // budget bytes of batches handed over and not yet done
+	pending atomic.Int32  // batches handed over and not yet done
+	freed   chan struct{} // capacity 1: a batch was done
 
 	lastCall time.Time // of the last GetRecords call
 	latestAt time.Time // when the first LATEST iterator was taken
@@ -66,18 +78,29 @@ const latestMargin = time.Minute
 
 func newFetcher(c *Consumer, shardID string, start checkpoint.Position, conv converter) *fetcher {
 	return &fetcher{c: c, shardID: shardID, start: start, conv: conv,
-		out: make(chan *fetchedBatch, 1), reserve: minReservation, perRecord: 1, freed: make(chan struct{}, 1)}
+		out:   make(chan *fetchedBatch),
+		size:  sizer{maxRecords: c.cfg.MaxRecords, budget: c.budget.size},
+		freed: make(chan struct{}, 1)}
 }
 
 // run fetches until the shard ends or ctx is done, then closes f.out. Errors
 // are retried with backoff; run returns only ctx's error.
 func (f *fetcher) run(ctx context.Context) error {
 	defer close(f.out)
-	bo := backoff{base: 100 * time.Millisecond, max: 10 * time.Second}
+	defer func() {
+		if f.resp != nil { // cancelled between the parts of a response
+			f.c.budget.release(f.resp.held)
+		}
+	}()
+	bo := fetchBackoff
 	for {
-		b, err := f.fetch(ctx)
-		if err != nil && f.trimmed(err) {
-			b, err = &fetchedBatch{end: true}, nil
+		var b *fetchedBatch
+		var err error
+		if f.resp == nil {
+			err = f.fetch(ctx)
+			if err != nil && f.trimmed(err) {
+				b, err = &fetchedBatch{end: true}, nil
+			}
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -89,43 +112,54 @@ func (f *fetcher) run(ctx context.Context) error {
 			continue
 		}
 		bo.reset()
+		if b == nil {
+			b = f.nextBatch()
+		}
 		f.held.Add(b.held)
+		f.pending.Add(1)
 		select {
 		case f.out <- b:
 		case <-ctx.Done():
 			f.done(b)
 			return ctx.Err()
 		}
-		if b.end {
+		switch {
+		case b.end:
 			return nil
-		}
-		if b.millisBehind == 0 {
+		case f.resp != nil:
+			// A part: the next one shares its reservation.
+			if err := f.waitDone(ctx); err != nil {
+				return err
+			}
+		case b.millisBehind == 0:
 			// Caught up: pause before polling again. While behind, read on.
 			sleep(ctx, f.c.cfg.PollInterval)
 		}
 	}
 }
 
-// fetch makes one GetRecords call (getting an iterator first if needed).
-func (f *fetcher) fetch(ctx context.Context) (*fetchedBatch, error) {
+// fetch makes one GetRecords call (getting an iterator first if needed) and
+// keeps the response in f.resp.
+func (f *fetcher) fetch(ctx context.Context) error {
 	if f.iterator == nil {
 		it, err := f.newIterator(ctx)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		f.iterator = it
 	}
 	if !sleep(ctx, minCallGap-time.Since(f.lastCall)) {
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
-	held, err := f.reserveBudget(ctx)
+	limit, reserve := f.size.next()
+	held, err := f.reserveBudget(ctx, reserve)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	f.lastCall = time.Now()
 	out, err := f.c.cfg.Kinesis.GetRecords(ctx, &kinesis.GetRecordsInput{
 		ShardIterator: f.iterator,
-		Limit:         aws.Int32(int32(f.c.cfg.MaxRecords)),
+		Limit:         aws.Int32(int32(limit)),
 		StreamARN:     optional(f.c.cfg.StreamARN),
 	})
 	if err != nil {
@@ -136,41 +170,90 @@ func (f *fetcher) fetch(ctx context.Context) (*fetchedBatch, error) {
 			// before it are already on their way to the processor.
 			f.iterator = nil
 		}
-		return nil, fmt.Errorf("get records of shard %s: %w", f.shardID, err)
+		return fmt.Errorf("get records of shard %s: %w", f.shardID, err)
 	}
-	b := &fetchedBatch{millisBehind: aws.ToInt64(out.MillisBehindLatest)}
-	// Size the slice from the last response's user records per Kinesis
-	// record, so that unpacking aggregates rarely grows it.
-	b.records, b.res = f.conv.convert(make([]Record, 0, len(out.Records)*f.perRecord), out.Records)
-	if n := len(out.Records); n > 0 {
-		f.perRecord = max(1, (len(b.records)+n-1)/n)
-	}
-	// Account for the payloads and for the Record values that describe
-	// them, which outweigh small user records.
-	size := int64(len(b.records)) * recordSize
+	r := &response{recs: out.Records, count: len(out.Records), held: held, millisBehind: aws.ToInt64(out.MillisBehindLatest)}
 	for i := range out.Records {
-		size += int64(len(out.Records[i].Data))
+		r.data += int64(len(out.Records[i].Data))
 	}
-	b.held = f.c.budget.settle(held, size)
-	f.reserve = max(size, minReservation)
 	if n := len(out.Records); n > 0 {
 		f.lastSeq = aws.ToString(out.Records[n-1].SequenceNumber)
 	}
 	f.iterator = out.NextShardIterator
 	if f.iterator == nil {
-		b.end, b.children = true, out.ChildShards
+		r.end, r.children = true, out.ChildShards
 	}
-	return b, nil
+	f.resp = r
+	return nil
 }
 
-// reserveBudget reserves budget for the next call: waiting for it if this
-// shard holds nothing, else only if it is free at once (see budget).
-func (f *fetcher) reserveBudget(ctx context.Context) (int64, error) {
+// nextBatch converts the response in f.resp into a batch: the whole of it
+// when its user records fit in what the fetcher holds for it, which is the
+// usual case. Otherwise (aggregates holding more user records than the last
+// responses did, with no budget free to cover them) it converts as many as
+// fit, and the rest in later parts, each once the previous one is done:
+// the payload is in memory already, but the Records describing it are not,
+// and they are what would exceed the budget.
+//
+// A response larger than Kinesis allows (a server breaking the limits the
+// reservation relies on) is converted whole, exceeding the budget by the
+// difference, as it is in memory already.
+func (f *fetcher) nextBatch() *fetchedBatch {
+	r := f.resp
+	limit := -1
+	if r.held >= r.data {
+		limit = max(int((r.held-r.data)/recordSize), 1)
+	} else if !f.warned {
+		f.warned = true
+		f.c.log.Warn("GetRecords returned more than Kinesis allows for the Limit sent; the buffered bytes exceed MaxBufferedBytes by the difference",
+			"shard", f.shardID, "bytes", r.data, "reserved", r.held)
+	}
+	b := &fetchedBatch{millisBehind: r.millisBehind}
+	// Size the slice from the last response's user records per Kinesis
+	// record, so that unpacking aggregates rarely grows it.
+	hint := len(r.recs)
+	if f.size.records > 0 {
+		hint = len(r.recs) * int((f.size.users+f.size.records-1)/f.size.records)
+	}
+	if limit >= 0 {
+		hint = min(hint, limit)
+	}
+	var n int
+	b.records, b.res, n = f.conv.convert(make([]Record, 0, hint), r.recs, limit)
+	r.recs = r.recs[n:]
+	r.users += int64(len(b.records))
+	if len(r.recs) > 0 {
+		return b // a part: the fetcher keeps holding the reservation
+	}
+	// The last part: it holds the payload and its own Records; the rest of
+	// the reservation goes back to the budget.
+	b.held = f.c.budget.settle(r.held, r.data+int64(len(b.records))*recordSize)
+	b.end, b.children = r.end, r.children
+	f.size.observe(r.count, r.users, r.data, r.millisBehind > 0)
+	f.resp = nil
+	return b
+}
+
+// waitDone waits until every batch handed over has been processed.
+func (f *fetcher) waitDone(ctx context.Context) error {
+	for f.pending.Load() > 0 {
+		select {
+		case <-f.freed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// reserveBudget reserves n bytes for the next call: waiting for them if
+// this shard holds nothing, else only if they are free at once (see budget).
+func (f *fetcher) reserveBudget(ctx context.Context, n int64) (int64, error) {
 	for {
 		if f.held.Load() == 0 {
-			return f.c.budget.acquire(ctx, f.reserve)
+			return f.c.budget.acquire(ctx, n)
 		}
-		if n, ok := f.c.budget.tryReadAhead(f.reserve); ok {
+		if n, ok := f.c.budget.tryReadAhead(n); ok {
 			return n, nil
 		}
 		select {
@@ -185,6 +268,7 @@ func (f *fetcher) reserveBudget(ctx context.Context) (int64, error) {
 func (f *fetcher) done(b *fetchedBatch) {
 	f.c.budget.release(b.held)
 	f.held.Add(-b.held)
+	f.pending.Add(-1)
 	select {
 	case f.freed <- struct{}{}:
 	default:

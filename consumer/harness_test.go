@@ -1,4 +1,9 @@
-package consumer
+package consumer_test
+
+// The consumer's tests run the consumer on the in-memory stream of kcltest.
+// kcltest imports consumer, so they are in the external test package, which
+// dot-imports consumer to read as if inside it; export_test.go exposes the
+// few internals they check.
 
 import (
 	"context"
@@ -9,9 +14,10 @@ import (
 	"testing"
 	"time"
 
+	. "github.com/gokcl/kcl/consumer"
 	"github.com/gokcl/kcl/deagg"
-	"github.com/gokcl/kcl/internal/fakekinesis"
 	"github.com/gokcl/kcl/internal/testenv"
+	"github.com/gokcl/kcl/kcltest"
 	"github.com/gokcl/kcl/lease"
 )
 
@@ -74,9 +80,15 @@ func (c *collector) processor() func(string) RecordProcessor {
 
 const testStream = "test-stream"
 
-// testConfig is a Config with short intervals, on the given fake stream and
-// lease store.
-func testConfig(stream *fakekinesis.Stream, store lease.Store, worker string, newProc func(string) RecordProcessor) Config {
+// newStream returns an in-memory stream of the given name and number of
+// shards, listed two shards a page so that the shard syncer pages.
+func newStream(name string, shards int) *kcltest.Stream {
+	return kcltest.NewStream(shards, kcltest.WithName(name), kcltest.WithShardsPerPage(2))
+}
+
+// testConfig is a Config with short intervals, on the given in-memory
+// stream and lease store.
+func testConfig(stream *kcltest.Stream, store lease.Store, worker string, newProc func(string) RecordProcessor) Config {
 	return Config{
 		StreamName:         testStream,
 		AppName:            "test-app",
@@ -102,36 +114,28 @@ func testLogger() *slog.Logger {
 	return nil
 }
 
-// running is a Consumer running in a goroutine of the test.
+// running is a Consumer running as a kcltest.Worker.
 type running struct {
-	c      *Consumer
-	cancel context.CancelFunc
-	done   chan error
+	*kcltest.Worker
+	c *Consumer
 }
 
+// start starts a worker; the test's cleanup stops it (before the bubble
+// ends, after a failure).
 func start(t *testing.T, cfg Config) *running {
 	t.Helper()
-	c, err := New(cfg)
+	w, err := kcltest.Start(t.Context(), cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{c: c, cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- c.Run(ctx) }()
-	t.Cleanup(func() { // after a failure: stop before the bubble ends
-		cancel()
-		r.done <- <-r.done
-	})
-	return r
+	t.Cleanup(func() { _ = w.Stop() })
+	return &running{Worker: w, c: w.Consumer()}
 }
 
-// stop cancels the consumer and waits for Run to return.
+// stop shuts the consumer down gracefully and waits for Run to return.
 func (r *running) stop(t *testing.T) {
 	t.Helper()
-	r.cancel()
-	err := <-r.done
-	r.done <- nil // for the cleanup
-	if err != nil {
+	if err := r.Stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 }
@@ -140,9 +144,11 @@ func (r *running) stop(t *testing.T) {
 var waitFor = testenv.WaitFor
 
 // putPlain writes n plain records with partition keys key-0..key-(keys-1).
-func putPlain(s *fakekinesis.Stream, prefix string, n, keys int) {
+func putPlain(s *kcltest.Stream, prefix string, n, keys int) {
 	for i := 0; i < n; i++ {
-		s.Put(fmt.Sprintf("key-%d", i%keys), "", []byte(fmt.Sprintf("%s-%d", prefix, i)))
+		if _, err := s.Put(fmt.Sprintf("key-%d", i%keys), "", []byte(fmt.Sprintf("%s-%d", prefix, i))); err != nil {
+			panic(err) // the keys are valid
+		}
 	}
 }
 
@@ -150,18 +156,17 @@ func putPlain(s *fakekinesis.Stream, prefix string, n, keys int) {
 // records. The user records of one aggregate share its partition key, so
 // they all belong to the shard the aggregate lands in (as they do when a KPL
 // producer aggregates per shard).
-func putAggregated(t *testing.T, s *fakekinesis.Stream, prefix string, n, per int) {
+func putAggregated(t *testing.T, s *kcltest.Stream, prefix string, n, per int) {
 	t.Helper()
 	for first := 0; first < n; first += per {
-		var agg deagg.Aggregator
 		pk := fmt.Sprintf("agg-%s-%d", prefix, first)
+		var recs []deagg.UserRecord
 		for i := first; i < min(first+per, n); i++ {
-			if r, err := agg.Add(pk, "", []byte(fmt.Sprintf("%s-%d", prefix, i))); err != nil || r != nil {
-				t.Fatalf("aggregate of %d records did not stay whole: %v", per, err)
-			}
+			recs = append(recs, deagg.UserRecord{PartitionKey: pk, Data: []byte(fmt.Sprintf("%s-%d", prefix, i))})
 		}
-		r := agg.Flush()
-		s.Put(r.PartitionKey, r.ExplicitHashKey, r.Data)
+		if _, err := s.PutAggregated(recs...); err != nil {
+			t.Fatalf("aggregate of %d records: %v", per, err)
+		}
 	}
 }
 
@@ -203,5 +208,3 @@ func (g *aggregatorForTest) flush(t *testing.T) []byte {
 	t.Helper()
 	return g.a.Flush().Data
 }
-
-func testDiscard() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -43,7 +43,9 @@ type ShardInitializer interface {
 // ShardEnder is implemented by processors that want to know when a shard has
 // been processed to its end (after a split or a merge). It is called after
 // the last batch and before the SHARD_END checkpoint that lets the shard's
-// children start; an error is retried with backoff.
+// children start; an error is retried with backoff. It is never called once
+// the lease is lost (LeaseLost is, instead), even if that happened while the
+// last batch was processed.
 type ShardEnder interface {
 	ShardEnded(ctx context.Context, shard ShardInfo) error
 }

@@ -18,13 +18,15 @@ import (
 
 // shardSyncer lists the stream's shards every ShardSyncInterval, keeps the
 // latest shard graph, and creates the leases of shards that may start: the
-// start shards of a new application, and the children of finished shards
-// whose worker stopped before creating them. (Workers create their
+// start shards of a new application, those an earlier sync failed to create
+// (see missedLeases), and the children of finished shards whose worker
+// stopped before creating them or deferred them. (Workers create their
 // children's leases themselves as soon as a shard ends.)
 type shardSyncer struct {
 	c        *Consumer
 	graph    atomic.Pointer[shardgraph.Graph]
 	listedAt atomic.Pointer[time.Time] // when graph's listing started
+	wake     chan struct{}             // capacity 1: sync now rather than at the next interval
 }
 
 // absentSince reports whether a shard listing started after t (and
@@ -38,12 +40,23 @@ func (s *shardSyncer) absentSince(shardID string, t time.Time) bool {
 	return !ok
 }
 
-func newShardSyncer(c *Consumer) *shardSyncer { return &shardSyncer{c: c} }
+func newShardSyncer(c *Consumer) *shardSyncer {
+	return &shardSyncer{c: c, wake: make(chan struct{}, 1)}
+}
+
+// kick asks for a sync now: a worker met a shard newer than the last
+// listing. It never blocks.
+func (s *shardSyncer) kick() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
 
 // run syncs until ctx is done. It returns an error only when the first sync
 // finds that the stream does not exist; other failures are retried.
 func (s *shardSyncer) run(ctx context.Context) error {
-	bo := backoff{base: 500 * time.Millisecond, max: 30 * time.Second}
+	bo := syncBackoff
 	for synced := false; ; {
 		err := s.sync(ctx)
 		wait := s.c.cfg.ShardSyncInterval
@@ -59,10 +72,29 @@ func (s *shardSyncer) run(ctx context.Context) error {
 			wait = bo.next()
 			s.c.log.Warn("shard sync failed; retrying", "attempt", bo.attempt, "wait", wait, "error", err)
 		}
-		if !sleep(ctx, wait) {
+		if !s.pause(ctx, wait, err == nil) {
 			return nil
 		}
 	}
+}
+
+// pause waits d, or less when a worker kicks the syncer after a successful
+// sync (after a failure the backoff holds); it reports whether ctx is still
+// live.
+func (s *shardSyncer) pause(ctx context.Context, d time.Duration, kickable bool) bool {
+	var wake <-chan struct{}
+	if kickable {
+		wake = s.wake
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-wake:
+	case <-t.C:
+	}
+	return true
 }
 
 func (s *shardSyncer) sync(ctx context.Context) error {
@@ -113,27 +145,22 @@ func (s *shardSyncer) ensureLeases(ctx context.Context, g *shardgraph.Graph, lea
 	for _, l := range leases {
 		have[l.Key] = l
 	}
-	var create []lease.Lease
-	for _, id := range g.StartShards(s.c.cfg.InitialPosition.graphPosition()) {
-		// With leases in the table, a start shard without one is new only
-		// if nothing of its lineage is leased: otherwise the lineage leads
-		// to it (ancestors) or it was processed before (descendants).
-		if _, ok := have[id]; !ok && (len(have) == 0 || !lineageLeased(g, have, id)) {
-			create = append(create, newLease(g, id, s.c.cfg.InitialPosition.checkpoint()))
-		}
-	}
+	ln := newLineage(g, leases, nil)
+	create := s.missedLeases(g, ln)
 	for _, l := range leases {
 		if !l.Finished() {
 			continue
 		}
 		for _, child := range union(g.Children(l.Key), l.ChildShardIDs) {
-			if _, ok := have[child]; !ok {
-				if _, inStream := g.Shard(child); inStream {
-					// The worker that finished l stopped before creating its
-					// children: they start at their beginning (at worst,
-					// with AtTimestamp, a few records early, never late).
-					create = append(create, newLease(g, child, checkpoint.TrimHorizon))
-				}
+			if _, ok := have[child]; ok {
+				continue
+			}
+			if _, inStream := g.Shard(child); inStream && ln.parentsDone(child, g.Parents(child)) {
+				// The worker that finished l stopped before creating its
+				// children, or deferred a merge child whose other parent
+				// was not finished then: they start at their beginning (at
+				// worst, with AtTimestamp, a few records early, never late).
+				create = append(create, newLease(g, child, checkpoint.TrimHorizon))
 			}
 		}
 	}
@@ -169,42 +196,59 @@ func (s *shardSyncer) deleteStale(ctx context.Context, g *shardgraph.Graph, have
 	return nil
 }
 
-// createLeases creates each lease unless it exists.
+// missedLeases returns the leases of the shards the application starts
+// from, or must read, that have no lease and that no lineage will lead to:
+//
+//   - with an empty table, the start shards of a new application;
+//   - a start shard without a lease none of whose ancestors has one: a first
+//     sync that stopped part-way left it out. A leased descendant means it
+//     was processed or left behind by an earlier start (the application
+//     started from its descendants), unless it is a parent of a merge child
+//     whose other parent the application processes: then it belongs to the
+//     application whatever its descendants (see lineage), and without a
+//     lease its records would never be read;
+//   - for the same reason, such a merge parent that is no longer a start
+//     shard (Latest: it closed since), once its own parents are done. It
+//     starts at its beginning: records from before the application's start
+//     are read rather than records after it lost.
+func (s *shardSyncer) missedLeases(g *shardgraph.Graph, ln *lineage) []lease.Lease {
+	start := map[string]bool{}
+	for _, id := range g.StartShards(s.c.cfg.InitialPosition.graphPosition()) {
+		start[id] = true
+	}
+	var create []lease.Lease
+	for _, id := range append(g.Open(), g.Closed()...) {
+		if ln.leased(id) || ln.ancestorLeased(id) {
+			continue // its lineage leads to it
+		}
+		switch {
+		case start[id] && (len(ln.leases) == 0 || !ln.descendantLeased(id) || ln.mergedWithReached(id)):
+			create = append(create, newLease(g, id, s.c.cfg.InitialPosition.checkpoint()))
+		case !start[id] && ln.mergedWithReached(id) && ln.parentsDone(id, g.Parents(id)):
+			create = append(create, newLease(g, id, checkpoint.TrimHorizon))
+		}
+	}
+	return create
+}
+
+// createLeases creates each lease unless it exists. A failure does not stop
+// the others: it returns the failures together, for the caller to retry.
 func createLeases(ctx context.Context, store lease.Store, leases []lease.Lease) error {
 	seen := make(map[string]bool, len(leases))
+	var errs []error
 	for _, l := range leases {
-		if seen[l.Key] {
+		if seen[l.Key] || ctx.Err() != nil {
 			continue
 		}
 		seen[l.Key] = true
 		if err := store.Create(ctx, l); err != nil && !errors.Is(err, lease.ErrLeaseExists) {
-			return fmt.Errorf("create lease %s: %w", l.Key, err)
+			errs = append(errs, fmt.Errorf("create lease %s: %w", l.Key, err))
 		}
 	}
-	return nil
-}
-
-func lineageLeased(g *shardgraph.Graph, have map[string]lease.Lease, id string) bool {
-	for _, d := range g.Descendants(id) {
-		if _, ok := have[d]; ok {
-			return true
-		}
+	if err := ctx.Err(); err != nil {
+		errs = append(errs, err)
 	}
-	seen := map[string]bool{}
-	stack := append([]string(nil), g.Parents(id)...)
-	for len(stack) > 0 {
-		p := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if seen[p] {
-			continue
-		}
-		seen[p] = true
-		if _, ok := have[p]; ok {
-			return true
-		}
-		stack = append(stack, g.Parents(p)...)
-	}
-	return false
+	return errors.Join(errs...)
 }
 
 func newLease(g *shardgraph.Graph, id string, cp checkpoint.Position) lease.Lease {
@@ -260,9 +304,37 @@ func (co *coordinator) childrenOf(shardID string, fromResponse []types.ChildShar
 	return out
 }
 
-// createChildLeases creates the leases of a finished shard's children.
-func (co *coordinator) createChildLeases(ctx context.Context, children []lease.Lease) error {
-	return createLeases(ctx, co.c.store, children)
+// createChildLeases creates the leases of a finished shard's children,
+// except those of merge children whose other parent is not done yet: as the
+// KCL does, such a lease waits until both parents are finished (or absent),
+// so that nothing of the child is processed before its other parent. The
+// other parent's worker creates it when that parent ends, and the shard
+// syncer creates it if both ended at once, each deferring to the other.
+func (co *coordinator) createChildLeases(ctx context.Context, shardID string, children []lease.Lease) error {
+	leases, err := co.c.mgr.Refresh(ctx) // both parents may have just ended: read the table as it is now
+	if err != nil {
+		return fmt.Errorf("read lease table: %w", err)
+	}
+	ln := newLineage(co.syncer.graph.Load(), leases, co.isFinished)
+	var create []lease.Lease
+	for _, child := range children {
+		var waiting []string
+		for _, p := range child.ParentShardIDs {
+			if p != shardID && !ln.parentDone(child.Key, p) {
+				waiting = append(waiting, p)
+			}
+		}
+		if len(waiting) > 0 {
+			co.c.log.Info("deferring the lease of a merge child until its other parent is processed to its end",
+				"shard", shardID, "child", child.Key, "waiting_for", waiting)
+			if !ln.listed(child.Key) {
+				co.syncer.kick()
+			}
+			continue
+		}
+		create = append(create, child)
+	}
+	return createLeases(ctx, co.c.store, create)
 }
 
 func childIDs(children []lease.Lease) []string {

@@ -37,7 +37,19 @@ type shardWorker struct {
 	cp        *shardCheckpointer
 	processed checkpoint.Position // the last user record processed (or skipped as not ours)
 	lastWrite time.Time           // of the last automatic checkpoint written at once
+	misrouted misroutedCount
 }
+
+// misroutedCount counts the user records of aggregates whose hash keys are
+// outside the shard's range, delivered or dropped, for a warning at most
+// once per misroutedWarnEvery.
+type misroutedCount struct {
+	delivered, dropped int
+	warned             time.Time
+	unwarned           bool // counted since the last warning
+}
+
+const misroutedWarnEvery = time.Minute
 
 func newShardWorker(ctx context.Context, c *Consumer, l lease.Lease, stopping <-chan struct{}) *shardWorker {
 	w := &shardWorker{
@@ -84,19 +96,23 @@ func (w *shardWorker) run(ctx context.Context) {
 	}
 }
 
-// waitParents returns once every parent shard is done: its lease reached
-// SHARD_END, or it has no lease (a shard trimmed from the stream, or an
-// ancestor of the shards an application started from). Parent leases are
-// created before their children's, so the table scan that found this lease
-// also shows the parents' leases.
+// waitParents returns once no parent shard blocks this one any more: each
+// was processed to its end, or will never be processed by this application
+// (trimmed, or an ancestor of where it started; see lineage). A parent with
+// no lease yet blocks as long as the application will reach it.
 func (w *shardWorker) waitParents(ctx context.Context) error {
 	for logged := false; ; logged = true {
-		pending := w.c.co.pendingParents(w.lease.ParentShardIDs)
+		pending := w.c.co.pendingParents(w.info.ShardID, w.lease.ParentShardIDs)
 		if len(pending) == 0 {
 			return nil
 		}
 		if !logged {
 			w.log.Info("waiting for parent shards to be processed to their end", "parents", pending)
+			if g := w.c.co.syncer.graph.Load(); g != nil {
+				if _, ok := g.Shard(w.info.ShardID); !ok {
+					w.c.co.syncer.kick() // a listing that has this shard tells trimmed parents apart
+				}
+			}
 		}
 		if err := w.pause(ctx, w.c.cfg.TakerInterval/2, w.c.co.finishedChanged()); err != nil {
 			return err
@@ -213,10 +229,11 @@ func (w *shardWorker) process(ctx context.Context) (*fetchedBatch, error) {
 }
 
 // converter returns the shard's record converter: it resumes after the
-// lease's checkpoint and, when the shard's hash key range is known, drops
-// user records of aggregates that belong to another shard.
+// lease's checkpoint and, when the shard's hash key range is known, counts
+// (or, with DropMisroutedAggregates, drops) the user records of aggregates
+// that belong to another shard.
 func (w *shardWorker) converter() converter {
-	cv := converter{shardID: w.info.ShardID, log: w.log}
+	cv := converter{shardID: w.info.ShardID, log: w.log, dropMisrouted: w.c.cfg.DropMisroutedAggregates}
 	if !w.lease.Checkpoint.IsSentinel() {
 		cv.resume, cv.resuming = w.lease.Checkpoint, true
 	}
@@ -237,13 +254,14 @@ func (w *shardWorker) converter() converter {
 // handle delivers one batch until the processor accepts it, then advances
 // the automatic checkpoint.
 func (w *shardWorker) handle(ctx context.Context, b *fetchedBatch) error {
-	if b.res.dropped > 0 {
-		w.log.Debug("dropped the user records of aggregates misrouted to this shard", "count", b.res.dropped)
-	}
+	w.noteMisrouted(b.res)
 	if len(b.records) > 0 {
 		batch := &Batch{ShardID: w.info.ShardID, Records: b.records, MillisBehindLatest: b.millisBehind, cp: w.cp}
 		w.cp.setDelivered(b.records[len(b.records)-1].Position())
 		err := w.retry(ctx, "process records", func(ctx context.Context) error {
+			if err := w.awaitLease(ctx); err != nil {
+				return err
+			}
 			batch.Attempt++
 			return w.processRecords(ctx, batch)
 		})
@@ -264,6 +282,53 @@ func (w *shardWorker) handle(ctx context.Context, b *fetchedBatch) error {
 		w.autoCheckpoint(ctx)
 	}
 	return nil
+}
+
+// awaitLease returns once the lease may be acted on: the lease manager
+// still holds it and its last renewal is within the drop deadline (see
+// lease.Manager.Usable). After a pause of the process longer than the lease
+// (SIGSTOP, a long garbage collection, a paused VM), the manager's drop
+// timer fires late, and this goroutine may run first: without this check it
+// would hand one more batch to the processor although another worker may
+// own the shard by now. Past the deadline it waits: for OnLost, which
+// cancels ctx (the lease is gone), or for a renewal that was under way to
+// land (the lease is ours again). It returns ctx's cause, or errStopping.
+func (w *shardWorker) awaitLease(ctx context.Context) error {
+	for logged := false; !w.c.mgr.Usable(w.info.ShardID); logged = true {
+		if !logged {
+			w.log.Warn("lease not renewed within its deadline (the process was paused, or renewals fail); holding the batch until the lease is renewed or lost")
+		}
+		if err := w.pause(ctx, w.c.mgr.Config().RenewInterval/8, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// noteMisrouted counts the user records of a batch whose hash keys are
+// outside the shard's range, and warns, at most once per
+// misroutedWarnEvery, with the running counts: they are either duplicates to
+// come (a KPL producer with a stale shard map) or records only this shard
+// will ever deliver (an aggregation library given a key per user record).
+func (w *shardWorker) noteMisrouted(res convertResult) {
+	m := &w.misrouted
+	if res.misrouted == 0 && res.dropped == 0 && !m.unwarned {
+		return
+	}
+	m.delivered += res.misrouted
+	m.dropped += res.dropped
+	m.unwarned = m.unwarned || res.misrouted > 0 || res.dropped > 0
+	if !m.unwarned || time.Since(m.warned) < misroutedWarnEvery {
+		return
+	}
+	m.warned, m.unwarned = time.Now(), false
+	if w.c.cfg.DropMisroutedAggregates {
+		w.log.Warn("dropped aggregated records holding user records whose hash keys are outside this shard's range (DropMisroutedAggregates)",
+			"user_records_dropped", m.dropped)
+		return
+	}
+	w.log.Warn("delivered user records of aggregates whose hash keys are outside this shard's range: a KPL producer with a stale shard map puts them again (duplicates), other aggregators do not (see DropMisroutedAggregates)",
+		"user_records_delivered", m.delivered)
 }
 
 // processRecords calls the processor; a panic becomes an error, so the
@@ -300,7 +365,7 @@ func (w *shardWorker) autoCheckpoint(ctx context.Context) {
 // retry calls fn until it succeeds, backing off between attempts; it gives
 // up only when the lease ends or the consumer stops.
 func (w *shardWorker) retry(ctx context.Context, what string, fn func(context.Context) error) error {
-	bo := backoff{base: 200 * time.Millisecond, max: 30 * time.Second}
+	bo := workBackoff
 	for {
 		err := fn(ctx)
 		if err == nil {
@@ -308,6 +373,9 @@ func (w *shardWorker) retry(ctx context.Context, what string, fn func(context.Co
 		}
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
+		}
+		if errors.Is(err, errStopping) {
+			return err
 		}
 		d := bo.next()
 		w.log.Error(what+" failed; retrying", "attempt", bo.attempt, "wait", d, "error", err)
@@ -328,7 +396,17 @@ func (w *shardWorker) finish(ctx context.Context, end *fetchedBatch) {
 		fn   func(context.Context) error
 	}{
 		{"shard ended", func(ctx context.Context) error {
+			if ctx.Err() != nil {
+				// The lease was lost (or the consumer stops for good)
+				// while the last batch was processed: the processor hears
+				// LeaseLost, never ShardEnded, which would tell it that
+				// the shard is done with.
+				return context.Cause(ctx)
+			}
 			if se, ok := w.proc.(ShardEnder); ok {
+				if err := w.awaitLease(ctx); err != nil {
+					return err
+				}
 				return safely("ShardEnded", func() error { return se.ShardEnded(ctx, w.info) })
 			}
 			return nil
@@ -337,7 +415,7 @@ func (w *shardWorker) finish(ctx context.Context, end *fetchedBatch) {
 			return w.c.mgr.FinishShard(ctx, w.info.ShardID, childIDs(children))
 		}},
 		{"create child leases", func(ctx context.Context) error {
-			return w.c.co.createChildLeases(ctx, children)
+			return w.c.co.createChildLeases(ctx, w.info.ShardID, children)
 		}},
 	}
 	for _, s := range steps {
@@ -376,22 +454,40 @@ func (w *shardWorker) afterInterrupt(ctx context.Context, err error) {
 // shutdown ends the lease gracefully: ShutdownRequested, a final checkpoint
 // and the release, so that another worker takes the shard on its next taker
 // cycle instead of waiting for the lease to expire.
+//
+// The checkpoint and the release are made even when ShutdownRequested (or
+// the batch before it) overran ShutdownTimeout and ctx was cancelled: on a
+// context detached from that cancellation, bounded by two store writes
+// (finalWrites). Otherwise the processed records would be read again and
+// the other workers would wait FailoverTime for the lease to expire.
 func (w *shardWorker) shutdown(ctx context.Context) {
 	if sn, ok := w.proc.(ShutdownNotifiee); ok {
 		if err := safely("ShutdownRequested", func() error { return sn.ShutdownRequested(ctx, w.info) }); err != nil {
 			w.log.Warn("ShutdownRequested failed", "error", err)
 		}
 	}
+	if errors.Is(context.Cause(ctx), errLeaseLost) {
+		w.log.Info("lease lost during shutdown; nothing to checkpoint or release")
+		return
+	}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.finalWrites())
+	defer cancel()
 	if !w.c.cfg.ManualCheckpoint && w.processed.SequenceNumber != "" {
-		if err := w.c.mgr.Checkpoint(ctx, w.info.ShardID, w.processed); err != nil {
+		if err := w.c.mgr.Checkpoint(fctx, w.info.ShardID, w.processed); err != nil {
 			w.log.Warn("final checkpoint failed", "position", w.processed.String(), "error", err)
 		}
 	}
-	if err := w.c.mgr.Release(ctx, w.info.ShardID); err != nil {
+	if err := w.c.mgr.Release(fctx, w.info.ShardID); err != nil {
 		w.log.Warn("lease release failed", "error", err)
 		return
 	}
 	w.log.Info("lease released", "checkpoint", w.processed.String())
+}
+
+// finalWrites bounds the final checkpoint and release: the lease manager
+// bounds each store write by its RenewInterval.
+func (w *shardWorker) finalWrites() time.Duration {
+	return 2 * w.c.mgr.Config().RenewInterval
 }
 
 func (w *shardWorker) leaseLost() {

@@ -59,9 +59,14 @@ func (m *Manager) Defer(key string, pos checkpoint.Position) error {
 
 // Release gives the lease up: it writes the deferred checkpoint, if any,
 // then removes the owner (conditionally), so that another worker can take
-// the lease on its next scan instead of waiting FailoverTime. Whatever the
+// the lease on its next scan instead of waiting FailoverTime. Once it has
+// started (it first waits for a write of the lease in flight), whatever the
 // outcome, this worker no longer holds the lease, and OnLost is not called.
 // It returns ErrLeaseLost if the lease was not held or a write was refused.
+//
+// If ctx ends before the release could start, Release returns ctx's error
+// and the lease stays held and renewed: Run's final release writes its
+// deferred checkpoint and releases it, rather than leaving it to expire.
 func (m *Manager) Release(ctx context.Context, key string) error {
 	h, err := m.lookup(key)
 	if err != nil {
@@ -111,15 +116,21 @@ func (m *Manager) writeCheckpoint(ctx context.Context, key string, pos checkpoin
 	return nil
 }
 
-// release writes h's deferred checkpoint, then releases it, and forgets it.
+// release writes h's deferred checkpoint, then releases it, and forgets it;
+// if it cannot even take h's lock before ctx ends, h stays held.
 func (m *Manager) release(ctx context.Context, h *heldLease) error {
-	// Whatever happens below, this worker no longer holds the lease (if the
-	// release does not reach the table, the lease expires).
-	defer m.forget(h)
 	if err := h.acquire(ctx); err != nil {
 		return err
 	}
 	defer h.unlock()
+	if err := ctx.Err(); err != nil {
+		// The lock was free but ctx had ended too (select chose at random):
+		// a write now would fail, so the release has not started either.
+		return fmt.Errorf("lease %s: release: %w", h.key, err)
+	}
+	// Whatever happens below, this worker no longer holds the lease (if the
+	// release does not reach the table, the lease expires).
+	defer m.forget(h)
 	l, def, err := m.current(h)
 	if err != nil {
 		return err

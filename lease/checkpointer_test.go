@@ -275,3 +275,37 @@ func TestRunForgetsLeasesItCannotRelease(t *testing.T) {
 		require.Equal(t, []string{"+shard-0"}, ev.get(), "no OnLost")
 	})
 }
+
+// A Release whose context ends while it waits for a write in flight has not
+// started: the lease stays held, and Run's final release writes its deferred
+// checkpoint and releases it.
+func TestReleaseThatCannotStartKeepsTheLease(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var ev events
+		s, r := holdOne(t, &ev)
+		r.StopTaking()
+		slow := make(chan struct{})
+		s.setBefore(func(_ context.Context, op string, _ Lease) error {
+			if op == "UpdateCheckpoint" {
+				<-slow
+			}
+			return nil
+		})
+		done := make(chan error, 1)
+		go func() { done <- r.Checkpoint(context.Background(), "shard-0", checkpoint.At("5", 0)) }()
+		synctest.Wait() // the checkpoint write holds the lease's lock
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		require.ErrorIs(t, r.Release(ctx, "shard-0"), context.DeadlineExceeded)
+		require.Len(t, r.Held(), 1, "a release that could not start leaves the lease held")
+		require.NoError(t, r.Defer("shard-0", checkpoint.At("9", 0)))
+		close(slow)
+		require.NoError(t, <-done)
+		s.setBefore(nil)
+		require.NoError(t, r.stop())
+		got := stored(t, s, "shard-0")
+		require.Empty(t, got.Owner, "released by Run's final release")
+		require.Equal(t, checkpoint.At("9", 0), got.Checkpoint)
+		require.Equal(t, []string{"+shard-0"}, ev.get(), "no OnLost")
+	})
+}

@@ -11,8 +11,10 @@ const (
 	// DefaultFailoverTime is Config.FailoverTime's default, the Java KCL's
 	// failoverTimeMillis default.
 	DefaultFailoverTime = 10 * time.Second
-	// MinFailoverTime is the shortest FailoverTime NewManager accepts.
-	MinFailoverTime = 100 * time.Millisecond
+	// MinFailoverTime is the shortest FailoverTime accepted (by NewManager
+	// and consumer.New): renewals every 100ms, at least a few store writes
+	// per lease per FailoverTime.
+	MinFailoverTime = 300 * time.Millisecond
 )
 
 // writeParallelism bounds the store writes one Manager runs at once (renewals
@@ -31,7 +33,7 @@ type Config struct {
 	// FailoverTime is how long a lease may go without renewal before other
 	// workers take it: a lease whose counter has not changed for this long,
 	// as observed on the observer's own monotonic clock, is expired. Default
-	// 10s (DefaultFailoverTime); at least 100ms (MinFailoverTime).
+	// 10s (DefaultFailoverTime); at least 300ms (MinFailoverTime).
 	//
 	// The holder stops using a lease it could not renew for 90% of
 	// FailoverTime (see Manager), so it stops before anyone may take it.
@@ -81,9 +83,9 @@ type Config struct {
 	// OnAcquired and OnLost are called serially, never concurrently with each
 	// other or themselves, in the order the events happened, from a goroutine
 	// of Run and outside the Manager's locks. They must return quickly: every
-	// later event waits for them. They may call Held, Lease, Leases, Defer and
-	// StopTaking, which do no I/O; they must not call Checkpoint, FinishShard,
-	// Release or Refresh, which write to or read the store.
+	// later event waits for them. They may call Held, Lease, Usable, Leases,
+	// Defer and StopTaking, which do no I/O; they must not call Checkpoint,
+	// FinishShard, Release or Refresh, which write to or read the store.
 	OnAcquired func(Lease)
 
 	// OnLost is called when this worker stopped holding a lease other than by
@@ -96,9 +98,11 @@ type Config struct {
 	OnLost func(Lease)
 }
 
-// withDefaults returns c with its zero fields set to their defaults, or an
-// error naming the first invalid field.
-func (c Config) withDefaults() (Config, error) {
+// WithDefaults returns c with its zero fields set to their defaults, or a
+// *ConfigError naming the first invalid field. NewManager calls it;
+// consumer.New calls it too, on the lease settings of its own Config, so that
+// both packages fill and check them the same way.
+func (c Config) WithDefaults() (Config, error) {
 	if c.WorkerID == "" {
 		return c, &ConfigError{Field: "WorkerID", Problem: "must not be empty"}
 	}

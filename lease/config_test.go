@@ -35,7 +35,7 @@ func TestConfigInvalid(t *testing.T) {
 	}{
 		{"WorkerID", func(c *Config) { c.WorkerID = "" }, "must not be empty"},
 		{"FailoverTime", func(c *Config) { c.FailoverTime = -time.Second }, "must be positive, got -1s"},
-		{"FailoverTime", func(c *Config) { c.FailoverTime = 50 * time.Millisecond }, "must be at least 100ms, got 50ms"},
+		{"FailoverTime", func(c *Config) { c.FailoverTime = 50 * time.Millisecond }, "must be at least 300ms, got 50ms"},
 		{"RenewInterval", func(c *Config) { c.RenewInterval = -time.Second }, "must be positive, got -1s"},
 		{"RenewInterval", func(c *Config) { c.RenewInterval = 5 * time.Second }, "must be less than FailoverTime/2 (5s), got 5s"},
 		{"TakerInterval", func(c *Config) { c.TakerInterval = -time.Second }, "must be positive, got -1s"},
@@ -51,7 +51,7 @@ func TestConfigInvalid(t *testing.T) {
 		var ce *ConfigError
 		require.True(t, errors.As(err, &ce), tt.field)
 		require.Equal(t, tt.field, ce.Field)
-		require.Equal(t, "lease: Config."+tt.field+": "+tt.problem, err.Error())
+		require.Equal(t, "gokcl: invalid config: "+tt.field+": "+tt.problem, err.Error())
 	}
 }
 

@@ -41,18 +41,20 @@ var (
 	ErrTableSchema = errors.New("lease: table has another key schema")
 )
 
-// Errors of the Manager.
+// Errors of the configuration and of Run, shared with package consumer: its
+// ErrInvalidConfig, ErrAlreadyRunning and ConfigError are these.
 var (
-	// ErrInvalidConfig reports a Config that NewManager refused; the error is
-	// a *ConfigError naming the field.
-	ErrInvalidConfig = errors.New("lease: invalid config")
+	// ErrInvalidConfig reports a configuration that NewManager (or
+	// consumer.New) refused; the error is a *ConfigError naming the field.
+	ErrInvalidConfig = errors.New("gokcl: invalid config")
 
-	// ErrAlreadyRunning reports a second call of Manager.Run.
-	ErrAlreadyRunning = errors.New("lease: Manager.Run called twice")
+	// ErrAlreadyRunning reports a second call of Run (Manager.Run, or
+	// consumer.Consumer.Run).
+	ErrAlreadyRunning = errors.New("gokcl: Run called twice")
 )
 
-// ConfigError reports an invalid Config field. It matches ErrInvalidConfig
-// with errors.Is.
+// ConfigError reports an invalid configuration field. It matches
+// ErrInvalidConfig with errors.Is. consumer.ConfigError is the same type.
 type ConfigError struct {
 	// Field is the name of the field, such as "FailoverTime".
 	Field string
@@ -60,8 +62,8 @@ type ConfigError struct {
 	Problem string
 }
 
-// Error returns "lease: Config.<Field>: <Problem>".
-func (e *ConfigError) Error() string { return "lease: Config." + e.Field + ": " + e.Problem }
+// Error returns "gokcl: invalid config: <Field>: <Problem>".
+func (e *ConfigError) Error() string { return "gokcl: invalid config: " + e.Field + ": " + e.Problem }
 
 // Unwrap returns ErrInvalidConfig.
 func (e *ConfigError) Unwrap() error { return ErrInvalidConfig }

@@ -13,11 +13,7 @@ func (m *Manager) emitLocked(ev event) {
 	if (ev.lost && m.cfg.OnLost == nil) || (!ev.lost && m.cfg.OnAcquired == nil) {
 		return
 	}
-	m.events = append(m.events, ev)
-	select {
-	case m.eventsReady <- struct{}{}:
-	default:
-	}
+	m.events.Push(ev)
 }
 
 // deliverEvents calls the callbacks for queued events until stop is closed,
@@ -25,7 +21,7 @@ func (m *Manager) emitLocked(ev event) {
 func (m *Manager) deliverEvents(stop <-chan struct{}) {
 	for {
 		select {
-		case <-m.eventsReady:
+		case <-m.events.Ready():
 			m.deliverQueued()
 		case <-stop:
 			m.deliverQueued()
@@ -34,14 +30,11 @@ func (m *Manager) deliverEvents(stop <-chan struct{}) {
 	}
 }
 
-// deliverQueued calls the callbacks for the events queued now, outside the
-// lock, so that they may call Held or Lease.
+// deliverQueued calls the callbacks for the events queued now, outside
+// Manager.mu, so that they may call Held or Lease.
 func (m *Manager) deliverQueued() {
 	for {
-		m.mu.Lock()
-		evs := m.events
-		m.events = nil
-		m.mu.Unlock()
+		evs := m.events.Drain()
 		if len(evs) == 0 {
 			return
 		}

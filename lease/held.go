@@ -262,6 +262,36 @@ func (m *Manager) Lease(key string) (Lease, bool) {
 	return h.lease.Clone(), true
 }
 
+// Usable reports whether this worker holds the lease with the given key and
+// may still act on it: its last successful write (take, renewal or
+// checkpoint) started less than 90% of FailoverTime ago, the deadline at
+// which the renewer drops a lease it could not renew. It does no I/O.
+//
+// The renewer's drop timer fires late when the process was paused (SIGSTOP,
+// a long garbage collection, a paused VM): on resuming, a goroutine that was
+// about to use the lease may run before the timer's. Callers about to act on
+// the lease (deliver records, end a shard) ask Usable first; it judges from
+// the clock, not from whether the timer has fired.
+//
+// It reads both of Go's clocks. The monotonic one (CLOCK_MONOTONIC on
+// Linux) advances while the process is stopped or starved, as other
+// workers' clocks do, but not while the machine is suspended; the wall
+// clock advances across a suspend but may be stepped. The lease is usable
+// only while both say the deadline is ahead: a stepped wall clock can only
+// make Usable report false early, until the next renewal, never true late.
+func (m *Manager) Usable(key string) bool {
+	m.mu.Lock()
+	h := m.held[key]
+	if h == nil || h.gone {
+		m.mu.Unlock()
+		return false
+	}
+	deadline := h.lastRenewed.Add(m.cfg.dropAfter())
+	m.mu.Unlock()
+	now := time.Now()
+	return now.Before(deadline) && now.Round(0).Before(deadline.Round(0))
+}
+
 func sortByKey(ls []Lease) {
 	slices.SortFunc(ls, func(a, b Lease) int { return strings.Compare(a.Key, b.Key) })
 }

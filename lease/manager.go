@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gokcl/kcl/checkpoint"
+	"github.com/gokcl/kcl/internal/queue"
 )
 
 // Manager holds one worker's share of a lease table: it renews the leases it
@@ -32,8 +33,9 @@ import (
 //
 // Writes to one lease (renewals, checkpoints, the release) are serialized:
 // Checkpoint may wait for a renewal of the same lease in flight, at most
-// RenewInterval. Held, Lease, Leases, Defer and StopTaking never wait for
-// I/O. Every store call is bounded by RenewInterval (scans by TakerInterval).
+// RenewInterval. Held, Lease, Usable, Leases, Defer and StopTaking never wait
+// for I/O. Every store call is bounded by RenewInterval (scans by
+// TakerInterval).
 //
 // Time is the real clock (time.Now, timers, context deadlines) rather than an
 // injected Clock: tests run the Manager inside testing/synctest bubbles, where
@@ -44,13 +46,12 @@ type Manager struct {
 	cfg   Config
 	log   *slog.Logger
 
-	mu          sync.Mutex
-	held        map[string]*heldLease // guarded by mu
-	table       []Lease               // guarded by mu: the last scan, sorted by key
-	events      []event               // guarded by mu: waiting for the event goroutine
-	eventsReady chan struct{}         // capacity 1: events were queued
-	heldAdded   chan struct{}         // capacity 1: wakes the renewer to rearm its drop timer
-	writeSlots  chan struct{}         // capacity writeParallelism: a token per write of parallel in flight
+	mu         sync.Mutex
+	held       map[string]*heldLease // guarded by mu
+	table      []Lease               // guarded by mu: the last scan, sorted by key
+	events     *queue.Queue[event]   // for the event goroutine; pushed under mu, in the order events happen
+	heldAdded  chan struct{}         // capacity 1: wakes the renewer to rearm its drop timer
+	writeSlots chan struct{}         // capacity writeParallelism: a token per write of parallel in flight
 
 	scanMu sync.Mutex              // serializes scans, so observations apply in order
 	seen   map[string]*observation // guarded by scanMu
@@ -70,19 +71,19 @@ func NewManager(store Store, cfg Config) (*Manager, error) {
 	if store == nil {
 		return nil, &ConfigError{Field: "Store", Problem: "NewManager needs a Store, got nil"}
 	}
-	cfg, err := cfg.withDefaults()
+	cfg, err := cfg.WithDefaults()
 	if err != nil {
 		return nil, err
 	}
 	return &Manager{
-		store:       store,
-		cfg:         cfg,
-		log:         cfg.Logger.With(slog.String("worker", cfg.WorkerID)),
-		held:        make(map[string]*heldLease),
-		eventsReady: make(chan struct{}, 1),
-		heldAdded:   make(chan struct{}, 1),
-		writeSlots:  make(chan struct{}, writeParallelism),
-		seen:        make(map[string]*observation),
+		store:      store,
+		cfg:        cfg,
+		log:        cfg.Logger.With(slog.String("worker", cfg.WorkerID)),
+		held:       make(map[string]*heldLease),
+		events:     queue.New[event](),
+		heldAdded:  make(chan struct{}, 1),
+		writeSlots: make(chan struct{}, writeParallelism),
+		seen:       make(map[string]*observation),
 	}, nil
 }
 

@@ -6,8 +6,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/stretchr/testify/require"
-
 	"github.com/gokcl/kcl/lease"
 )
 
@@ -48,16 +46,16 @@ func testConcurrentTake(t *testing.T, s lease.Store) {
 		winner := -1
 		for i, err := range errs {
 			if err == nil {
-				require.Equal(t, -1, winner, "round %d: workers %d and %d both took the lease", round, winner, i)
+				equal(t, -1, winner, "round %d: workers %d and %d both took the lease", round, winner, i)
 				winner = i
 				continue
 			}
-			require.ErrorIs(t, err, lease.ErrConflict, "round %d, worker %d", round, i)
+			errorIs(t, err, lease.ErrConflict, "round %d, worker %d", round, i)
 		}
-		require.NotEqual(t, -1, winner, "round %d: nobody took the lease", round)
+		check(t, winner != -1, "round %d: nobody took the lease", round)
 		got := leases[winner]
-		require.Equal(t, fmt.Sprintf("worker-%d", winner), got.Owner)
-		require.Equal(t, cur.Counter+1, got.Counter)
+		equal(t, fmt.Sprintf("worker-%d", winner), got.Owner)
+		equal(t, cur.Counter+1, got.Counter)
 		requireStored(t, s, got, "round %d", round)
 	}
 }
@@ -81,12 +79,12 @@ func testConcurrentRenewAndTake(t *testing.T, s lease.Store) {
 				won++
 				requireStored(t, s, leases[i], "round %d", round)
 			case i == 0:
-				require.ErrorIs(t, err, lease.ErrLeaseLost, "round %d: the owner's renewal", round)
+				errorIs(t, err, lease.ErrLeaseLost, "round %d: the owner's renewal", round)
 			default:
-				require.ErrorIs(t, err, lease.ErrConflict, "round %d, thief %d", round, i-1)
+				errorIs(t, err, lease.ErrConflict, "round %d, thief %d", round, i-1)
 			}
 		}
-		require.Equal(t, 1, won, "round %d: successful writes", round)
+		equal(t, 1, won, "round %d: successful writes", round)
 	}
 }
 
@@ -114,9 +112,9 @@ func testCanceledContext(t *testing.T, s lease.Store) {
 		"Delete": func() error { return s.Delete(ctx, leaseOwned.Key) },
 	}
 	for name, call := range calls {
-		require.ErrorIs(t, call(), context.Canceled, name)
+		errorIs(t, call(), context.Canceled, name)
 	}
 	got := list(t, s)
-	require.Len(t, got, 1, "nothing created or deleted")
+	length(t, got, 1, "nothing created or deleted")
 	requireLease(t, leaseOwned, got[0], "nothing written")
 }

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
-
 	"github.com/gokcl/kcl/checkpoint"
 	"github.com/gokcl/kcl/lease"
 )
@@ -125,13 +123,13 @@ func normalize(l lease.Lease) lease.Lease {
 
 func requireLease(t *testing.T, want, got lease.Lease, msgAndArgs ...any) {
 	t.Helper()
-	require.Equal(t, normalize(want), normalize(got), msgAndArgs...)
+	equal(t, normalize(want), normalize(got), msgAndArgs...)
 }
 
 func list(t *testing.T, s lease.Store) []lease.Lease {
 	t.Helper()
 	ls, err := s.List(testContext(t))
-	require.NoError(t, err)
+	noError(t, err)
 	return ls
 }
 
@@ -150,26 +148,26 @@ func stored(t *testing.T, s lease.Store, key string) (lease.Lease, bool) {
 func requireStored(t *testing.T, s lease.Store, want lease.Lease, msgAndArgs ...any) {
 	t.Helper()
 	got, ok := stored(t, s, want.Key)
-	require.True(t, ok, "lease %s not listed", want.Key)
+	check(t, ok, "lease %s not listed", want.Key)
 	requireLease(t, want, got, msgAndArgs...)
 }
 
 func create(t *testing.T, s lease.Store, ls ...lease.Lease) {
 	t.Helper()
 	for _, l := range ls {
-		require.NoError(t, s.Create(testContext(t), l), "create %s", l.Key)
+		noError(t, s.Create(testContext(t), l), "create %s", l.Key)
 	}
 }
 
 func testCreateAndList(t *testing.T, s lease.Store) {
-	require.Empty(t, list(t, s), "a new store is empty")
+	length(t, list(t, s), 0, "a new store is empty")
 	want := fixtures()
 	// Created out of order: List sorts by key.
 	for _, i := range []int{3, 0, 4, 2, 1} {
 		create(t, s, want[i])
 	}
 	got := list(t, s)
-	require.Len(t, got, len(want))
+	length(t, got, len(want))
 	for i := range want {
 		requireLease(t, want[i], got[i], "lease %d", i)
 	}
@@ -180,7 +178,7 @@ func testCreateExisting(t *testing.T, s lease.Store) {
 	other := leaseNew.Clone()
 	other.Key = leaseOwned.Key
 	err := s.Create(testContext(t), other)
-	require.ErrorIs(t, err, lease.ErrLeaseExists)
+	errorIs(t, err, lease.ErrLeaseExists)
 	requireStored(t, s, leaseOwned, "a refused create changes nothing")
 }
 
@@ -205,9 +203,9 @@ func testCreateInvalid(t *testing.T, s lease.Store) {
 		l := leaseOwned.Clone()
 		tc.edit(&l)
 		err := s.Create(testContext(t), l)
-		require.ErrorIs(t, err, lease.ErrInvalidLease, tc.name)
+		errorIs(t, err, lease.ErrInvalidLease, tc.name)
 	}
-	require.Empty(t, list(t, s), "no invalid lease was written")
+	length(t, list(t, s), 0, "no invalid lease was written")
 }
 
 // writeCase is one conditional write: stored is in the store (unless
@@ -361,15 +359,15 @@ func runWriteCases(t *testing.T, newStore NewStore) {
 			tc.edit(&arg)
 			got, err := tc.write(testContext(t), s, arg)
 			if tc.wantErr != nil {
-				require.ErrorIs(t, err, tc.wantErr)
+				errorIs(t, err, tc.wantErr)
 				if tc.absent {
-					require.Empty(t, list(t, s), "a refused write creates nothing")
+					length(t, list(t, s), 0, "a refused write creates nothing")
 				} else {
 					requireStored(t, s, tc.stored, "a refused write changes nothing")
 				}
 				return
 			}
-			require.NoError(t, err)
+			noError(t, err)
 			want := tc.want(tc.stored)
 			requireLease(t, want, got, "the returned lease")
 			requireStored(t, s, got, "the returned lease is the stored one")
@@ -383,12 +381,12 @@ func testUpdateCheckpointInvalid(t *testing.T, s lease.Store) {
 		l := leaseOwned.Clone()
 		l.Checkpoint = p
 		_, err := s.UpdateCheckpoint(testContext(t), l)
-		require.ErrorIs(t, err, lease.ErrInvalidLease, "checkpoint %q", p)
+		errorIs(t, err, lease.ErrInvalidLease, "checkpoint %q", p)
 	}
 	l := leaseOwned.Clone()
 	l.ChildShardIDs = []string{"a", "a"}
 	_, err := s.UpdateCheckpoint(testContext(t), l)
-	require.ErrorIs(t, err, lease.ErrInvalidLease, "repeated child")
+	errorIs(t, err, lease.ErrInvalidLease, "repeated child")
 	requireStored(t, s, leaseOwned, "no invalid checkpoint was written")
 }
 
@@ -398,12 +396,12 @@ func testReleaseThenTake(t *testing.T, s lease.Store) {
 	ctx := testContext(t)
 	create(t, s, leaseOwned)
 	released, err := s.Release(ctx, leaseOwned)
-	require.NoError(t, err)
-	require.Empty(t, released.Owner)
+	noError(t, err)
+	equal(t, "", released.Owner, "owner after the release")
 	_, err = s.Renew(ctx, leaseOwned.Clone())
-	require.ErrorIs(t, err, lease.ErrLeaseLost, "the old owner cannot renew")
+	errorIs(t, err, lease.ErrLeaseLost, "the old owner cannot renew")
 	taken, err := s.Take(ctx, released, "worker-2")
-	require.NoError(t, err)
+	noError(t, err)
 	want := leaseOwned.Clone()
 	want.Owner, want.Counter = "worker-2", leaseOwned.Counter+2
 	requireLease(t, want, taken)
@@ -430,25 +428,25 @@ func testCounterSequence(t *testing.T, s lease.Store) {
 	}
 	for i, step := range steps {
 		next, err := step(l)
-		require.NoError(t, err, "step %d", i)
-		require.Equal(t, l.Counter+1, next.Counter, "step %d", i)
+		noError(t, err, "step %d", i)
+		equal(t, l.Counter+1, next.Counter, "step %d", i)
 		requireStored(t, s, next, "step %d", i)
 		l = next
 	}
-	require.Equal(t, int64(1), l.OwnerSwitchesSinceCheckpoint, "one switch (worker-1 to worker-2) since the checkpoint")
+	equal(t, int64(1), l.OwnerSwitchesSinceCheckpoint, "one switch (worker-1 to worker-2) since the checkpoint")
 }
 
 func testDelete(t *testing.T, s lease.Store) {
 	ctx := testContext(t)
 	create(t, s, leaseNew, leaseOwned)
-	require.NoError(t, s.Delete(ctx, leaseNew.Key))
+	noError(t, s.Delete(ctx, leaseNew.Key))
 	got := list(t, s)
-	require.Len(t, got, 1)
+	length(t, got, 1)
 	requireLease(t, leaseOwned, got[0])
-	require.NoError(t, s.Delete(ctx, leaseNew.Key), "deleting a missing lease is not an error")
-	require.NoError(t, s.Delete(ctx, "shardId-never-created"))
-	require.NoError(t, s.Create(ctx, leaseNew), "a deleted lease can be created again")
-	require.Len(t, list(t, s), 2)
+	noError(t, s.Delete(ctx, leaseNew.Key), "deleting a missing lease is not an error")
+	noError(t, s.Delete(ctx, "shardId-never-created"))
+	noError(t, s.Create(ctx, leaseNew), "a deleted lease can be created again")
+	length(t, list(t, s), 2)
 }
 
 // testCloneIndependence: no lease a store returns or receives shares memory
@@ -476,13 +474,13 @@ func testCloneIndependence(t *testing.T, s lease.Store) {
 		scribble(&l)
 	}
 	renewed, err := s.Renew(ctx, leasePending)
-	require.NoError(t, err)
+	noError(t, err)
 	scribble(&renewed)
 	arg := leaseEnded.Clone()
 	create(t, s, arg)
 	arg.ChildShardIDs = []string{"shardId-000000000007"}
 	_, err = s.UpdateCheckpoint(ctx, arg)
-	require.NoError(t, err)
+	noError(t, err)
 	arg.ChildShardIDs[0] = "scribbled"
 
 	requireStored(t, s, leaseMerged)
