@@ -1,9 +1,11 @@
 package lease
 
-// event is a lease acquired or lost, for OnAcquired or OnLost.
+// event is a lease acquired or lost, for OnAcquired or OnLost, and for
+// the hooks.
 type event struct {
 	lost  bool
 	lease Lease
+	hook  LeaseEvent
 }
 
 // emitLocked queues ev. Events are queued under Manager.mu, at the moment
@@ -11,7 +13,9 @@ type event struct {
 // happened; one goroutine (deliverEvents) calls the callbacks in that order.
 func (m *Manager) emitLocked(ev event) {
 	if (ev.lost && m.cfg.OnLost == nil) || (!ev.lost && m.cfg.OnAcquired == nil) {
-		return
+		if len(m.hooks.leaseEvent) == 0 {
+			return
+		}
 	}
 	m.events.Push(ev)
 }
@@ -39,9 +43,11 @@ func (m *Manager) deliverQueued() {
 			return
 		}
 		for _, ev := range evs {
-			if ev.lost {
+			m.hooks.onLeaseEvent(ev.hook)
+			switch {
+			case ev.lost && m.cfg.OnLost != nil:
 				m.cfg.OnLost(ev.lease)
-			} else {
+			case !ev.lost && m.cfg.OnAcquired != nil:
 				m.cfg.OnAcquired(ev.lease)
 			}
 		}

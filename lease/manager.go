@@ -45,10 +45,12 @@ type Manager struct {
 	store Store
 	cfg   Config
 	log   *slog.Logger
+	hooks hooks
 
 	mu         sync.Mutex
 	held       map[string]*heldLease // guarded by mu
 	table      []Lease               // guarded by mu: the last scan, sorted by key
+	scannedAt  time.Time             // guarded by mu: when the last scan read the table
 	events     *queue.Queue[event]   // for the event goroutine; pushed under mu, in the order events happen
 	heldAdded  chan struct{}         // capacity 1: wakes the renewer to rearm its drop timer
 	writeSlots chan struct{}         // capacity writeParallelism: a token per write of parallel in flight
@@ -78,6 +80,7 @@ func NewManager(store Store, cfg Config) (*Manager, error) {
 	return &Manager{
 		store:      store,
 		cfg:        cfg,
+		hooks:      newHooks(cfg.Hooks),
 		log:        cfg.Logger.With(slog.String("worker", cfg.WorkerID)),
 		held:       make(map[string]*heldLease),
 		events:     queue.New[event](),
@@ -149,8 +152,8 @@ func (m *Manager) releaseAll(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.RenewInterval)
 	defer cancel()
 	parallel(m, m.entries(), func(h *heldLease) {
-		if err := m.release(ctx, h); err != nil && !errors.Is(err, ErrLeaseLost) {
-			m.log.Warn("final release failed; the lease will expire", slog.String("lease", h.key), slog.Any("error", err))
+		if err := m.release(ctx, h, ReasonShutdown); err != nil && !errors.Is(err, ErrLeaseLost) {
+			m.log.Warn("final release failed; the lease will expire", slog.String("shard", h.key), slog.Any("error", err))
 		}
 	})
 	// A release that could not even wait for its lease's lock in time left

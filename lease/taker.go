@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -53,10 +54,13 @@ func (m *Manager) runTaker(ctx context.Context) {
 
 // takerCycle runs one scan and its takes, and returns when to scan next.
 func (m *Manager) takerCycle(ctx context.Context) time.Time {
+	start := time.Now()
 	v, err := m.scan(ctx)
+	scanned := time.Since(start)
 	if err != nil {
 		if ctx.Err() == nil {
 			m.log.Warn("lease table scan failed", slog.Any("error", err))
+			m.noteTakerCycle(start, scanned, nil, plan{}, 0, err)
 		}
 		return time.Now().Add(min(m.cfg.TakerInterval, m.cfg.RenewInterval))
 	}
@@ -66,9 +70,13 @@ func (m *Manager) takerCycle(ctx context.Context) time.Time {
 		if !p.probe {
 			m.markPlanned(v.available)
 		}
-		if !m.carryOut(ctx, p) {
+		taken := m.carryOut(ctx, p)
+		m.noteTakerCycle(start, scanned, v, p, taken, nil)
+		if p.probe && taken == 0 && ctx.Err() == nil {
 			return time.Now().Add(probeRetry(m.cfg.TakerInterval))
 		}
+	} else {
+		m.noteTakerCycle(start, scanned, v, plan{}, 0, nil)
 	}
 	m.scanMu.Lock()
 	defer m.scanMu.Unlock()
@@ -103,8 +111,9 @@ func (m *Manager) scan(ctx context.Context) (*view, error) {
 		sortByKey(leases)
 	}
 	v := m.classify(leases, m.heldStates(), now)
+	v.rows = len(leases)
 	m.mu.Lock()
-	m.table = leases
+	m.table, m.scannedAt = leases, now
 	m.mu.Unlock()
 	m.log.Debug("scanned lease table", slog.Int("leases", len(leases)), slog.Int("unfinished", v.total), slog.Int("held", v.mine))
 	return v, nil
@@ -135,7 +144,7 @@ func (m *Manager) classify(leases []Lease, held map[string]heldState, now time.T
 			// Neither takeable nor countable: skip it, and say so once.
 			if !o.malformed {
 				o.malformed = true
-				m.log.Warn("skipping a lease row that cannot be read; repair it", slog.String("lease", l.Key), slog.Any("error", l.Malformed))
+				m.log.Warn("skipping a lease row that cannot be read; repair it", slog.String("shard", l.Key), slog.Any("error", l.Malformed))
 			}
 			continue
 		}
@@ -196,24 +205,46 @@ func (m *Manager) observe(l *Lease, now time.Time) *observation {
 	return o
 }
 
-// carryOut makes the plan's writes, at most writeParallelism at a time. It
-// returns false if the plan was a probe and every candidate failed.
-func (m *Manager) carryOut(ctx context.Context, p plan) bool {
+// carryOut makes the plan's writes, at most writeParallelism at a time, and
+// returns how many leases it took. A probe stops at its first success.
+func (m *Manager) carryOut(ctx context.Context, p plan) int {
+	candidates := make([]planned, 0, len(p.take)+len(p.steal))
+	for _, l := range p.take {
+		candidates = append(candidates, planned{l, false})
+	}
+	for _, l := range p.steal {
+		candidates = append(candidates, planned{l, true})
+	}
 	if p.probe {
-		for _, l := range append(p.take, p.steal...) {
-			if ctx.Err() != nil || m.takeOne(ctx, l) {
-				return true
+		for _, c := range candidates {
+			if ctx.Err() != nil {
+				return 0
+			}
+			if m.takeOne(ctx, c.lease, c.stolen) {
+				return 1
 			}
 		}
-		return false
+		return 0
 	}
-	parallel(m, append(p.take, p.steal...), func(l Lease) { m.takeOne(ctx, l) })
-	return true
+	var taken atomic.Int32
+	parallel(m, candidates, func(c planned) {
+		if m.takeOne(ctx, c.lease, c.stolen) {
+			taken.Add(1)
+		}
+	})
+	return int(taken.Load())
+}
+
+// planned is a lease a plan gives this worker; stolen when it is another
+// live worker's.
+type planned struct {
+	lease  Lease
+	stolen bool
 }
 
 // takeOne takes l as observed, conditionally on its owner and counter, and
 // starts holding it. ErrConflict means someone moved first: skip it.
-func (m *Manager) takeOne(ctx context.Context, l Lease) bool {
+func (m *Manager) takeOne(ctx context.Context, l Lease, stolen bool) bool {
 	if m.stopTaking.Load() {
 		return false // a plan under way when StopTaking came
 	}
@@ -226,12 +257,12 @@ func (m *Manager) takeOne(ctx context.Context, l Lease) bool {
 		if errors.Is(err, ErrConflict) || ctx.Err() != nil {
 			level = slog.LevelDebug // someone renewed, took or released it first
 		}
-		m.log.Log(ctx, level, "taking a lease failed", slog.String("lease", l.Key), slog.String("owner", l.Owner),
+		m.log.Log(ctx, level, "taking a lease failed", slog.String("shard", l.Key), slog.String("owner", l.Owner),
 			slog.Int64("counter", l.Counter), slog.Any("error", err))
 		return false
 	}
 	m.mu.Lock()
-	m.addLocked(res, started)
+	m.addLocked(res, started, m.tookEvent(l, res, stolen))
 	m.mu.Unlock()
 	select {
 	case m.heldAdded <- struct{}{}:
@@ -241,7 +272,7 @@ func (m *Manager) takeOne(ctx context.Context, l Lease) bool {
 	if l.Owner != "" && l.Owner != m.cfg.WorkerID {
 		msg = "lease taken from " + l.Owner
 	}
-	m.log.Info(msg, slog.String("lease", l.Key), slog.String("owner", l.Owner), slog.Int64("counter", res.Counter))
+	m.log.Info(msg, slog.String("shard", l.Key), slog.String("owner", l.Owner), slog.Int64("counter", res.Counter))
 	return true
 }
 
