@@ -278,15 +278,37 @@ func (cfg Config) withDefaults() (Config, error) {
 }
 
 // leaseConfig is the lease manager's configuration derived from cfg, without
-// the callbacks, which the consumer sets when it runs.
+// the callbacks, which the consumer sets when it runs. The manager gets the
+// consumer's hooks, and its logger with the stream and the application (it
+// adds the worker itself).
 func (cfg Config) leaseConfig() lease.Config {
 	return lease.Config{
 		WorkerID:           cfg.WorkerID,
 		FailoverTime:       cfg.FailoverTime,
 		TakerInterval:      cfg.TakerInterval,
 		MaxLeasesForWorker: cfg.MaxLeasesForWorker,
-		Logger:             cfg.Logger,
+		Logger:             cfg.logger(),
+		Stream:             cfg.stream(),
+		Hooks:              leaseHooks(cfg.Hooks),
 	}
+}
+
+// stream names the stream in logs, hook events and Status.
+func (cfg Config) stream() string {
+	if cfg.StreamName != "" {
+		return cfg.StreamName
+	}
+	return cfg.StreamARN
+}
+
+// logger is Logger with the keys every log of the consumer carries: stream
+// and app (and worker, added by the consumer and the lease manager).
+func (cfg Config) logger() *slog.Logger {
+	l := cfg.Logger
+	if l == nil {
+		l = slog.New(slog.DiscardHandler)
+	}
+	return l.With("stream", cfg.stream(), "app", cfg.AppName)
 }
 
 func defaultWorkerID() string {

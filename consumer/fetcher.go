@@ -20,6 +20,7 @@ type fetchedBatch struct {
 	records      []Record
 	res          convertResult
 	millisBehind int64
+	fetchedAt    time.Time // when its response came
 	// end is set on the last batch of a closed shard; children are the
 	// shard's children as the response named them.
 	end      bool
@@ -35,6 +36,7 @@ type response struct {
 	data         int64          // payload bytes of the whole response
 	held         int64          // budget held for it until its last part is done
 	millisBehind int64
+	at           time.Time // when it came
 	end          bool
 	children     []types.ChildShard
 }
@@ -51,6 +53,7 @@ type fetcher struct {
 	start   checkpoint.Position // the lease's checkpoint when the worker began
 	conv    converter
 	out     chan *fetchedBatch
+	stat    *shardStat // the worker's, for Status; nil in tests of the fetcher alone
 
 	iterator *string
 	lastSeq  string // sequence number of the last Kinesis record fetched
@@ -62,9 +65,10 @@ type fetcher struct {
 	pending atomic.Int32  // batches handed over and not yet done
 	freed   chan struct{} // capacity 1: a batch was done
 
-	lastCall time.Time // of the last GetRecords call
-	latestAt time.Time // when the first LATEST iterator was taken
-	notFound time.Time // first ResourceNotFoundException for the shard, if any
+	lastCall time.Time     // of the last GetRecords call
+	callTime time.Duration // its duration, until reported (see fetched)
+	latestAt time.Time     // when the first LATEST iterator was taken
+	notFound time.Time     // first ResourceNotFoundException for the shard, if any
 }
 
 // minCallGap spaces one shard's GetRecords calls: Kinesis allows 5 reads a
@@ -108,6 +112,7 @@ func (f *fetcher) run(ctx context.Context) error {
 			}
 			d := bo.next()
 			f.logFetchError(err, bo.attempt, d)
+			f.fetchFailed(err, bo.attempt, d)
 			sleep(ctx, d)
 			continue
 		}
@@ -162,6 +167,7 @@ func (f *fetcher) fetch(ctx context.Context) error {
 		Limit:         aws.Int32(int32(limit)),
 		StreamARN:     optional(f.c.cfg.StreamARN),
 	})
+	f.callTime = time.Since(f.lastCall)
 	if err != nil {
 		f.c.budget.release(held)
 		var expired *types.ExpiredIteratorException
@@ -172,7 +178,7 @@ func (f *fetcher) fetch(ctx context.Context) error {
 		}
 		return fmt.Errorf("get records of shard %s: %w", f.shardID, err)
 	}
-	r := &response{recs: out.Records, count: len(out.Records), held: held, millisBehind: aws.ToInt64(out.MillisBehindLatest)}
+	r := &response{recs: out.Records, count: len(out.Records), held: held, millisBehind: aws.ToInt64(out.MillisBehindLatest), at: time.Now()}
 	for i := range out.Records {
 		r.data += int64(len(out.Records[i].Data))
 	}
@@ -184,6 +190,7 @@ func (f *fetcher) fetch(ctx context.Context) error {
 		r.end, r.children = true, out.ChildShards
 	}
 	f.resp = r
+	f.fetched(r)
 	return nil
 }
 
@@ -208,7 +215,7 @@ func (f *fetcher) nextBatch() *fetchedBatch {
 		f.c.log.Warn("GetRecords returned more than Kinesis allows for the Limit sent; the buffered bytes exceed MaxBufferedBytes by the difference",
 			"shard", f.shardID, "bytes", r.data, "reserved", r.held)
 	}
-	b := &fetchedBatch{millisBehind: r.millisBehind}
+	b := &fetchedBatch{millisBehind: r.millisBehind, fetchedAt: r.at}
 	// Size the slice from the last response's user records per Kinesis
 	// record, so that unpacking aggregates rarely grows it.
 	hint := len(r.recs)

@@ -14,16 +14,23 @@ type hooks struct {
 	processed []HookBatchProcessed
 	dropped   []HookRecordsDropped
 	state     []HookShardState
-	lease     []lease.Hook // all of them: the lease Manager sorts its own
+}
+
+// leaseHooks returns the hooks for the lease manager: all of them, as
+// lease.Hook values; the manager sorts its own.
+func leaseHooks(hs []Hook) []lease.Hook {
+	var out []lease.Hook
+	for _, x := range hs {
+		if x != nil {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 func newHooks(hs []Hook) hooks {
 	var h hooks
 	for _, x := range hs {
-		if x == nil {
-			continue
-		}
-		h.lease = append(h.lease, x)
 		if x, ok := x.(HookConsumerStarted); ok {
 			h.started = append(h.started, x)
 		}

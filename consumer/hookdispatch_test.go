@@ -41,7 +41,7 @@ func TestHooksFoundByInterface(t *testing.T) {
 	require.Len(t, h.fetched, 2)
 	require.Len(t, h.processed, 1, "a method with another signature is not the hook")
 	require.Len(t, h.state, 1)
-	require.Len(t, h.lease, 3, "every non-nil hook goes to the lease manager, which sorts its own")
+	require.Len(t, leaseHooks([]Hook{all, fo, nil, 42}), 3, "every non-nil hook goes to the lease manager, which sorts its own")
 
 	h.consumerStarted(nil)
 	h.consumerStopped(nil)

@@ -6,11 +6,9 @@ import "time"
 type BatchFetched struct {
 	// Stream is Config.StreamName (or StreamARN); Worker is the WorkerID.
 	Stream, Worker, Shard string
-	// Records is the number of Kinesis records in the response; UserRecords
-	// the user records the processor will get from them, after KPL
-	// deaggregation, dropping misrouted ones and skipping those at or before
-	// the checkpoint.
-	Records, UserRecords int
+	// Records is the number of Kinesis records in the response (before KPL
+	// deaggregation).
+	Records int
 	// Bytes is the payload size of the response's records.
 	Bytes int64
 	// MillisBehindLatest is how far the response is behind the newest record
@@ -68,6 +66,10 @@ type BatchProcessed struct {
 	// their Data.
 	Records int
 	Bytes   int64
+	// Misrouted counts the batch's user records of KPL aggregates whose hash
+	// keys are outside the shard's range, delivered all the same (see
+	// Config.DropMisroutedAggregates).
+	Misrouted int
 	// MillisBehindLatest is the batch's (see Batch.MillisBehindLatest).
 	MillisBehindLatest int64
 	// Duration is the call's.
@@ -85,10 +87,10 @@ type DropReason uint8
 // Reasons of RecordsDropped.
 const (
 	// DropMisrouted: the user records of a KPL aggregate that holds one
-	// outside the shard's hash key range. The KPL put the aggregate with a
-	// stale shard map and sends its records again to the right shard; as the
-	// Java KCL does, the consumer drops the whole aggregate here, or they
-	// would be processed twice.
+	// outside the shard's hash key range, with
+	// Config.DropMisroutedAggregates: a KPL producer put the aggregate with
+	// a stale shard map and sends its records again to the right shard, so
+	// the consumer drops the whole aggregate here, as the Java KCL does.
 	DropMisrouted DropReason = iota + 1
 )
 

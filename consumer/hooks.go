@@ -70,7 +70,8 @@ type HookBatchProcessed interface {
 // consumer dropped rather than delivered (see DropReason).
 type HookRecordsDropped interface {
 	// OnRecordsDropped is called once per batch that dropped records, from
-	// the shard worker's goroutine.
+	// the shard worker's goroutine, whether or not the batch has records
+	// left to process.
 	OnRecordsDropped(RecordsDropped)
 }
 

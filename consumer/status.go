@@ -119,3 +119,63 @@ type ShardStatus struct {
 	// take or checkpoint) started.
 	LastRenewal time.Time `json:"last_renewal,omitzero"`
 }
+
+// Status returns a snapshot of the consumer: the leases it holds, each
+// shard's state, lag and checkpoint, the memory budget in use, and what is
+// wrong, if anything. It does no I/O and may be called from any goroutine,
+// before, during and after Run (but not from a hook, except as
+// HookConsumerStarted allows); the demo's live view and examples/worker's
+// /healthz are built on it.
+//
+// A worker is unhealthy (Problems says why) when Run is not running, when a
+// lease it holds has gone more than two renewal intervals without a
+// successful write (it is dropped at 90% of FailoverTime, 2.7 intervals),
+// or when the lease table has not been read for three taker intervals.
+func (c *Consumer) Status() Status {
+	st := Status{Stream: c.stream, App: c.cfg.AppName, WorkerID: c.cfg.WorkerID,
+		Running: c.running.Load(), Stopping: c.stopping.Load(), MaxBufferedBytes: c.cfg.MaxBufferedBytes, Shards: []ShardStatus{}}
+	if !st.Running {
+		st.Problems = append(st.Problems, "not running")
+	}
+	if !c.ready.Load() {
+		return st // Run has not made its lease manager yet
+	}
+	now := time.Now()
+	st.BufferedBytes = c.budget.inUse.Load()
+	st.LastTakerScan = c.mgr.LastScan()
+	renew := c.mgr.Config().RenewInterval
+	for _, h := range c.mgr.HeldLeases() {
+		ss := c.shardStatus(h.Lease.Key, now)
+		ss.Checkpoint, ss.LastRenewal = h.Lease.Checkpoint, h.LastRenewed
+		st.Shards = append(st.Shards, ss)
+		if late := now.Sub(h.LastRenewed); st.Running && late > 2*renew {
+			st.Problems = append(st.Problems, fmt.Sprintf("lease %s not renewed for %v", h.Lease.Key, late.Round(time.Millisecond)))
+		}
+	}
+	if st.Running {
+		read := st.LastTakerScan
+		if read.IsZero() {
+			read = c.runSince
+		}
+		if late := now.Sub(read); late > 3*c.cfg.TakerInterval {
+			st.Problems = append(st.Problems, fmt.Sprintf("lease table not read for %v", late.Round(time.Millisecond)))
+		}
+	}
+	return st
+}
+
+// shardStatus is what the shard's worker reports; a lease with no worker
+// (just acquired, or acquired while the consumer stops) is starting.
+func (c *Consumer) shardStatus(shard string, now time.Time) ShardStatus {
+	ss := ShardStatus{ShardID: shard, State: ShardStarting}
+	s := c.stats.get(shard)
+	if s == nil {
+		return ss
+	}
+	ss.State = ShardState(s.state.Load())
+	ss.MillisBehindLatest = s.millisBehind(now)
+	ss.RecordsProcessed = s.records.Load()
+	ss.LastFetch = unixTime(s.fetchedAt.Load())
+	ss.ProcessingSince = unixTime(s.procSince.Load())
+	return ss
+}
