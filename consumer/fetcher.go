@@ -65,10 +65,11 @@ type fetcher struct {
 	pending atomic.Int32  // batches handed over and not yet done
 	freed   chan struct{} // capacity 1: a batch was done
 
-	lastCall time.Time     // of the last GetRecords call
-	callTime time.Duration // its duration, until reported (see fetched)
-	latestAt time.Time     // when the first LATEST iterator was taken
-	notFound time.Time     // first ResourceNotFoundException for the shard, if any
+	lastCall time.Time // of the last GetRecords call
+	latestAt time.Time // when the first LATEST iterator was taken
+	notFound time.Time // first ResourceNotFoundException for the shard, if any
+
+	callTime time.Duration // the last call's duration, until reported (see fetched)
 }
 
 // minCallGap spaces one shard's GetRecords calls: Kinesis allows 5 reads a
