@@ -93,7 +93,7 @@ func (p *Publisher) OnBatchFetched(e consumer.BatchFetched) {
 		p.add(shardKey(opProcessTask, e.Shard, mGetRecordsSuccess, unitCount), 1)
 		p.add(shardKey(opProcessTask, e.Shard, mGetRecordsTime, unitMillis), millis(e.Latency))
 	}
-	if e.UserRecords == 0 {
+	if e.Records == 0 {
 		p.add(shardKey(opProcessTask, e.Shard, mRecordsProcessed, unitCount), 0)
 		p.add(shardKey(opProcessTask, e.Shard, mDataBytesProcessed, unitBytes), 0)
 		p.lag(e.Shard, e.MillisBehindLatest)

@@ -68,7 +68,7 @@ func TestProcessTaskMetrics(t *testing.T) {
 func TestFetchAndLeaseMetrics(t *testing.T) {
 	s := newServer(t)
 	p := newPublisher(t, s, Options{})
-	p.OnBatchFetched(consumer.BatchFetched{Stream: "orders", Worker: "w1", Shard: "shardId-1", Records: 2, UserRecords: 200, Latency: 15 * time.Millisecond})
+	p.OnBatchFetched(consumer.BatchFetched{Stream: "orders", Worker: "w1", Shard: "shardId-1", Records: 2, Latency: 15 * time.Millisecond})
 	p.OnBatchFetched(consumer.BatchFetched{Stream: "orders", Worker: "w1", Shard: "shardId-1", MillisBehindLatest: 0, Latency: 5 * time.Millisecond})
 	p.OnFetchError(consumer.FetchError{Shard: "shardId-1", ExpiredIterator: true, Latency: 3 * time.Millisecond})
 	lost := fmt.Errorf("refused: %w", lease.ErrLeaseLost)
@@ -113,7 +113,7 @@ func TestFetchAndLeaseMetrics(t *testing.T) {
 func TestSummaryLevelLeavesOutDetailedMetrics(t *testing.T) {
 	s := newServer(t)
 	p := newPublisher(t, s, Options{Level: LevelSummary})
-	p.OnBatchFetched(consumer.BatchFetched{Shard: "shardId-1", UserRecords: 0})
+	p.OnBatchFetched(consumer.BatchFetched{Shard: "shardId-1"})
 	p.OnFetchError(consumer.FetchError{Shard: "shardId-1"})
 	p.OnCheckpoint(lease.CheckpointWrite{Shard: "shardId-1", Kind: lease.CheckpointNow})
 	p.OnRenewal(lease.Renewal{Worker: "w1"})

@@ -23,7 +23,7 @@
 // gokcl.get_records.duration, gokcl.checkpoint.duration,
 // gokcl.lease.renewal.duration, gokcl.taker.cycle.duration (seconds) and the
 // counters gokcl.get_records (attribute result), gokcl.records.fetched,
-// gokcl.records.dropped (reason), gokcl.checkpoints (kind, result),
+// gokcl.records.dropped (reason), gokcl.records.misrouted, gokcl.checkpoints (kind, result),
 // gokcl.lease.renewals and gokcl.taker.cycles (result).
 //
 // The observable gauges are read from each consumer's Status at collection,

@@ -10,19 +10,28 @@ import (
 
 // The hooks Metrics implements; the consumer finds them by type assertion.
 var (
-	_ consumer.HookBatchFetched   = (*Metrics)(nil)
-	_ consumer.HookFetchError     = (*Metrics)(nil)
-	_ consumer.HookBatchProcessed = (*Metrics)(nil)
-	_ consumer.HookRecordsDropped = (*Metrics)(nil)
-	_ consumer.HookShardState     = (*Metrics)(nil)
-	_ lease.HookLeaseEvent        = (*Metrics)(nil)
-	_ lease.HookRenewal           = (*Metrics)(nil)
-	_ lease.HookCheckpoint        = (*Metrics)(nil)
-	_ lease.HookTakerCycle        = (*Metrics)(nil)
+	_ consumer.HookConsumerStarted = (*Metrics)(nil)
+	_ consumer.HookConsumerStopped = (*Metrics)(nil)
+	_ consumer.HookBatchFetched    = (*Metrics)(nil)
+	_ consumer.HookFetchError      = (*Metrics)(nil)
+	_ consumer.HookBatchProcessed  = (*Metrics)(nil)
+	_ consumer.HookRecordsDropped  = (*Metrics)(nil)
+	_ consumer.HookShardState      = (*Metrics)(nil)
+	_ lease.HookLeaseEvent         = (*Metrics)(nil)
+	_ lease.HookRenewal            = (*Metrics)(nil)
+	_ lease.HookCheckpoint         = (*Metrics)(nil)
+	_ lease.HookTakerCycle         = (*Metrics)(nil)
 )
 
 // Hooks have no context of their own; measurements carry none.
 var bg = context.Background()
+
+// OnConsumerStarted implements consumer.HookConsumerStarted: the
+// consumer's Status is read at each collection from now on.
+func (m *Metrics) OnConsumerStarted(c *consumer.Consumer) { m.watch(c) }
+
+// OnConsumerStopped implements consumer.HookConsumerStopped.
+func (m *Metrics) OnConsumerStopped(c *consumer.Consumer) { m.unwatch(c) }
 
 // OnBatchFetched implements consumer.HookBatchFetched.
 func (m *Metrics) OnBatchFetched(e consumer.BatchFetched) {
@@ -47,6 +56,9 @@ func (m *Metrics) OnBatchProcessed(e consumer.BatchProcessed) {
 	}
 	m.recordsProcessed.Add(bg, int64(e.Records), shard.add...)
 	m.bytesProcessed.Add(bg, e.Bytes, shard.add...)
+	if e.Misrouted > 0 {
+		m.recordsMisrouted.Add(bg, int64(e.Misrouted), m.attrs.get(attrKey{kind: kStream, a: e.Stream}).add...)
+	}
 }
 
 // OnRecordsDropped implements consumer.HookRecordsDropped.

@@ -30,6 +30,7 @@ type Options struct {
 // Its methods are safe for concurrent use.
 type Metrics struct {
 	recordsProcessed, bytesProcessed, processErrors, recordsDropped metric.Int64Counter
+	recordsMisrouted                                                metric.Int64Counter
 	getRecords, recordsFetched                                      metric.Int64Counter
 	checkpoints, leaseEvents, renewals, takerCycles                 metric.Int64Counter
 
@@ -60,6 +61,7 @@ func New(o Options) (*Metrics, error) {
 		bytesProcessed:   b.counter("gokcl.bytes.processed", "By", "Payload bytes of the user records processed, per shard."),
 		processErrors:    b.counter("gokcl.process.errors", "{call}", "ProcessRecords calls that failed (the batch is delivered again), per shard."),
 		recordsDropped:   b.counter("gokcl.records.dropped", "{record}", "User records fetched and dropped rather than delivered, by reason."),
+		recordsMisrouted: b.counter("gokcl.records.misrouted", "{record}", "User records of KPL aggregates whose hash keys are outside their shard's range, delivered all the same."),
 		getRecords:       b.counter("gokcl.get_records", "{call}", "GetRecords calls (or fan-out events), by result: success, throttled, expired_iterator, error."),
 		recordsFetched:   b.counter("gokcl.records.fetched", "{record}", "Kinesis records fetched (before KPL deaggregation)."),
 		checkpoints:      b.counter("gokcl.checkpoints", "{write}", "Checkpoint writes, by kind and result (success, lease_lost, error)."),

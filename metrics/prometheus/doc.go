@@ -29,7 +29,8 @@
 // Per stream: gokcl_process_duration_seconds, gokcl_get_records_total
 // (label result: success, throttled, expired_iterator, error),
 // gokcl_get_records_duration_seconds, gokcl_records_fetched_total,
-// gokcl_records_dropped_total (label reason), gokcl_checkpoints_total
+// gokcl_records_dropped_total (label reason), gokcl_records_misrouted_total,
+// gokcl_checkpoints_total
 // (labels kind and result: success, lease_lost, error),
 // gokcl_checkpoint_duration_seconds, gokcl_lease_renewals_total,
 // gokcl_lease_renewal_duration_seconds, gokcl_taker_cycles_total and

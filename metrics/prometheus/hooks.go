@@ -9,16 +9,29 @@ import (
 
 // The hooks Metrics implements; the consumer finds them by type assertion.
 var (
-	_ consumer.HookBatchFetched   = (*Metrics)(nil)
-	_ consumer.HookFetchError     = (*Metrics)(nil)
-	_ consumer.HookBatchProcessed = (*Metrics)(nil)
-	_ consumer.HookRecordsDropped = (*Metrics)(nil)
-	_ consumer.HookShardState     = (*Metrics)(nil)
-	_ lease.HookLeaseEvent        = (*Metrics)(nil)
-	_ lease.HookRenewal           = (*Metrics)(nil)
-	_ lease.HookCheckpoint        = (*Metrics)(nil)
-	_ lease.HookTakerCycle        = (*Metrics)(nil)
+	_ consumer.HookConsumerStarted = (*Metrics)(nil)
+	_ consumer.HookConsumerStopped = (*Metrics)(nil)
+	_ consumer.HookBatchFetched    = (*Metrics)(nil)
+	_ consumer.HookFetchError      = (*Metrics)(nil)
+	_ consumer.HookBatchProcessed  = (*Metrics)(nil)
+	_ consumer.HookRecordsDropped  = (*Metrics)(nil)
+	_ consumer.HookShardState      = (*Metrics)(nil)
+	_ lease.HookLeaseEvent         = (*Metrics)(nil)
+	_ lease.HookRenewal            = (*Metrics)(nil)
+	_ lease.HookCheckpoint         = (*Metrics)(nil)
+	_ lease.HookTakerCycle         = (*Metrics)(nil)
 )
+
+// OnConsumerStarted implements consumer.HookConsumerStarted: the consumer's
+// Status is read at each collection from now on.
+func (m *Metrics) OnConsumerStarted(c *consumer.Consumer) { m.watch(c) }
+
+// OnConsumerStopped implements consumer.HookConsumerStopped: the
+// consumer's series are deleted.
+func (m *Metrics) OnConsumerStopped(c *consumer.Consumer) {
+	st := c.Status()
+	m.unwatch(c, st.Stream, st.WorkerID)
+}
 
 // OnBatchFetched implements consumer.HookBatchFetched.
 func (m *Metrics) OnBatchFetched(e consumer.BatchFetched) {
@@ -41,6 +54,9 @@ func (m *Metrics) OnBatchProcessed(e consumer.BatchProcessed) {
 	}
 	m.recordsProcessed.WithLabelValues(e.Stream, e.Worker, e.Shard).Add(float64(e.Records))
 	m.bytesProcessed.WithLabelValues(e.Stream, e.Worker, e.Shard).Add(float64(e.Bytes))
+	if e.Misrouted > 0 {
+		m.recordsMisrouted.WithLabelValues(e.Stream).Add(float64(e.Misrouted))
+	}
 }
 
 // OnRecordsDropped implements consumer.HookRecordsDropped.

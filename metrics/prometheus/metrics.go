@@ -31,6 +31,7 @@ type Metrics struct {
 	processErrors    *prometheus.CounterVec
 	processDuration  *prometheus.HistogramVec
 	recordsDropped   *prometheus.CounterVec
+	recordsMisrouted *prometheus.CounterVec
 
 	getRecords         *prometheus.CounterVec
 	getRecordsDuration *prometheus.HistogramVec
@@ -82,6 +83,7 @@ func New(o Options) *Metrics {
 		processErrors:    counter("process_errors_total", "ProcessRecords calls that failed (the batch is delivered again), per shard held.", lStream, lWorker, lShard),
 		processDuration:  histogram("process_duration_seconds", "Duration of ProcessRecords calls, failed ones included.", lStream),
 		recordsDropped:   counter("records_dropped_total", "User records fetched and dropped rather than delivered, by reason.", lStream, "reason"),
+		recordsMisrouted: counter("records_misrouted_total", "User records of KPL aggregates whose hash keys are outside their shard's range, delivered all the same.", lStream),
 
 		getRecords:         counter("get_records_total", "GetRecords calls (or fan-out events), by result: success, throttled, expired_iterator, error.", lStream, "result"),
 		getRecordsDuration: histogram("get_records_duration_seconds", "Duration of successful GetRecords calls (with fan-out: the wait for an event).", lStream),
@@ -104,7 +106,7 @@ func New(o Options) *Metrics {
 
 func (m *Metrics) vecs() []prometheus.Collector {
 	return []prometheus.Collector{
-		m.recordsProcessed, m.bytesProcessed, m.processErrors, m.processDuration, m.recordsDropped,
+		m.recordsProcessed, m.bytesProcessed, m.processErrors, m.processDuration, m.recordsDropped, m.recordsMisrouted,
 		m.getRecords, m.getRecordsDuration, m.recordsFetched,
 		m.checkpoints, m.checkpointDuration,
 		m.leaseEvents, m.renewals, m.renewalDuration, m.takerCycles, m.takerDuration, m.tableLeases, m.tableWorkers,

@@ -98,7 +98,9 @@ func TestProcessedRecordsPerShard(t *testing.T) {
 	m.OnBatchProcessed(processed("s-1", 100, nil))
 	m.OnBatchProcessed(processed("s-1", 50, errors.New("downstream down")))
 	m.OnBatchProcessed(processed("s-1", 50, nil))
-	m.OnBatchProcessed(processed("s-2", 7, nil))
+	misrouted := processed("s-2", 7, nil)
+	misrouted.Misrouted = 3
+	m.OnBatchProcessed(misrouted)
 
 	require.Equal(t, map[string]float64{
 		"shard=s-1,stream=orders,worker=w1": 150,
@@ -107,6 +109,7 @@ func TestProcessedRecordsPerShard(t *testing.T) {
 	require.Equal(t, 15700.0, series(t, reg, "gokcl_bytes_processed_total")["shard=s-1,stream=orders,worker=w1"]+
 		series(t, reg, "gokcl_bytes_processed_total")["shard=s-2,stream=orders,worker=w1"])
 	require.Equal(t, 1.0, series(t, reg, "gokcl_process_errors_total")["shard=s-1,stream=orders,worker=w1"])
+	require.Equal(t, map[string]float64{"stream=orders": 3}, series(t, reg, "gokcl_records_misrouted_total"))
 	require.Equal(t, map[string]float64{"stream=orders": 4}, series(t, reg, "gokcl_process_duration_seconds"),
 		"every call is timed, failed ones included")
 }
