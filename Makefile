@@ -73,7 +73,7 @@ demo:
 	@trap '$(EMULATORS) stop' EXIT; \
 	$(EMULATORS) start; \
 	eval "$$($(EMULATORS) env)"; \
-	$(GO) run ./examples/demo
+	cd examples && $(GO) run ./demo
 
 ## bench: the benchmarks, in benchstat's input format (bench.txt) and summarised.
 bench:
