@@ -35,6 +35,8 @@ func RunStoreSuite(t *testing.T, newStore NewStore) {
 		{"ConcurrentTake", testConcurrentTake},
 		{"ConcurrentRenewAndTake", testConcurrentRenewAndTake},
 		{"CanceledContext", testCanceledContext},
+		{"ResetInvalid", testResetInvalid},
+		{"ResetEndsHolder", testResetEndsHolder},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -45,6 +47,10 @@ func RunStoreSuite(t *testing.T, newStore NewStore) {
 	t.Run("Writes", func(t *testing.T) {
 		t.Parallel()
 		runWriteCases(t, newStore)
+	})
+	t.Run("Resets", func(t *testing.T) {
+		t.Parallel()
+		runResetCases(t, newStore)
 	})
 }
 
