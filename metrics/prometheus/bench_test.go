@@ -114,3 +114,19 @@ func buildAggregate(b *testing.B, n, size int) []byte {
 	}
 	return a.Flush().Data
 }
+
+// BenchmarkHooksPerBatch measures what Metrics adds to one batch: the hook
+// calls the consumer makes per GetRecords response and per ProcessRecords
+// call. One op is one batch, whatever its size: the pipeline's batches hold
+// up to 10,000 Kinesis records.
+func BenchmarkHooksPerBatch(b *testing.B) {
+	m := New(Options{})
+	fetched := consumer.BatchFetched{Stream: "bench", Worker: "w1", Shard: "shardId-000000000000", Records: 100, Bytes: 1 << 20, Latency: time.Millisecond}
+	processed := consumer.BatchProcessed{Stream: "bench", Worker: "w1", Shard: "shardId-000000000000", Records: 10000, Bytes: 1 << 20,
+		Duration: time.Millisecond, Attempt: 1}
+	b.ReportAllocs()
+	for b.Loop() {
+		m.OnBatchFetched(fetched)
+		m.OnBatchProcessed(processed)
+	}
+}
