@@ -177,12 +177,21 @@ func (s *cwServer) received() []putRequest {
 	return append([]putRequest(nil), s.requests...)
 }
 
-// data returns every datum received, keyed by "name dims".
+// data returns every metric received, keyed by "name dims": the statistic
+// sets of one metric sent in several requests are added up (the timestamp
+// is the first's).
 func (s *cwServer) data() map[string]datum {
 	out := map[string]datum{}
 	for _, r := range s.received() {
 		for _, d := range r.Data {
-			out[d.Name+" "+d.dims()] = d
+			k := d.Name + " " + d.dims()
+			if prev, ok := out[k]; ok {
+				prev.Count += d.Count
+				prev.Sum += d.Sum
+				prev.Min, prev.Max = min(prev.Min, d.Min), max(prev.Max, d.Max)
+				d = prev
+			}
+			out[k] = d
 		}
 	}
 	return out
