@@ -9,7 +9,9 @@ import (
 )
 
 // tracker counts what was produced and processed: every record id once
-// (duplicates beyond), per-key order of first deliveries, per-shard totals.
+// (duplicates beyond), and per-key order of first deliveries. What each
+// worker holds, and each shard's lag, the view reads from the consumers'
+// Status.
 type tracker struct {
 	mu         sync.Mutex
 	seen       []uint32 // deliveries per record id
@@ -18,13 +20,6 @@ type tracker struct {
 	dups       int
 	outOfOrder int
 	lastByKey  map[string]int
-	shards     map[string]*shardStat
-}
-
-type shardStat struct {
-	records int
-	lag     int64
-	worker  string
 }
 
 type summary struct {
@@ -37,7 +32,7 @@ func (s summary) line() string {
 }
 
 func newTracker(n int) *tracker {
-	return &tracker{seen: make([]uint32, n), lastByKey: map[string]int{}, shards: map[string]*shardStat{}}
+	return &tracker{seen: make([]uint32, n), lastByKey: map[string]int{}}
 }
 
 func (t *tracker) produced(n int) {
@@ -46,17 +41,10 @@ func (t *tracker) produced(n int) {
 	t.mu.Unlock()
 }
 
-// record notes a batch processed by worker.
-func (t *tracker) record(worker string, b *consumer.Batch) {
+// record notes a processed batch.
+func (t *tracker) record(b *consumer.Batch) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	st := t.shards[b.ShardID]
-	if st == nil {
-		st = &shardStat{}
-		t.shards[b.ShardID] = st
-	}
-	st.records += len(b.Records)
-	st.lag, st.worker = b.MillisBehindLatest, worker
 	for _, r := range b.Records {
 		id, err := strconv.Atoi(string(r.Data))
 		if err != nil || id < 0 || id >= len(t.seen) {
@@ -81,14 +69,4 @@ func (t *tracker) summary() summary {
 	defer t.mu.Unlock()
 	return summary{produced: t.producedN, processed: t.unique, lost: t.producedN - t.unique,
 		duplicates: t.dups, outOfOrder: t.outOfOrder}
-}
-
-func (t *tracker) shardStats() map[string]shardStat {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	out := make(map[string]shardStat, len(t.shards))
-	for id, s := range t.shards {
-		out[id] = *s
-	}
-	return out
 }

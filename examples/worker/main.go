@@ -4,7 +4,10 @@
 //	<shard> <sequence>/<sub> <partition key> <data>
 //
 // It is what the crash tests start as separate processes (and kill), and a
-// template for a worker process of your own. Endpoints can point at local
+// template for a worker process of your own. With -metrics-addr it serves
+// the consumer's metrics for Prometheus on /metrics and its health on
+// /healthz (200 while it runs and renews its leases, 503 otherwise, with
+// the consumer's Status as JSON), and says where on standard error. Endpoints can point at local
 // test servers or LocalStack; without them the SDK's defaults (AWS) apply.
 //
 //	go run ./examples/worker -stream s -app a \
@@ -14,6 +17,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -42,6 +46,7 @@ func main() {
 	flag.DurationVar(&o.failover, "failover", 0, "lease failover time (default: the consumer's)")
 	flag.BoolVar(&o.trimHorizon, "from-start", true, "start a new application at TRIM_HORIZON")
 	flag.BoolVar(&o.verbose, "v", false, "log to standard error")
+	flag.StringVar(&o.metricsAddr, "metrics-addr", "", "serve /metrics and /healthz on this address (host:port; port 0 picks one)")
 	flag.Parse()
 	if o.stream == "" || o.app == "" {
 		flag.Usage()
@@ -58,6 +63,7 @@ type options struct {
 	kinesisURL, dynamoURL string
 	failover              time.Duration
 	trimHorizon, verbose  bool
+	metricsAddr           string
 }
 
 func run(o options) error {
@@ -77,6 +83,12 @@ func run(o options) error {
 	if o.trimHorizon {
 		start = consumer.TrimHorizon
 	}
+	var ms *metricsServer
+	if o.metricsAddr != "" {
+		if ms, err = newMetricsServer(o.metricsAddr); err != nil {
+			return err
+		}
+	}
 	c, err := consumer.New(consumer.Config{
 		StreamName:      o.stream,
 		AppName:         o.app,
@@ -86,6 +98,7 @@ func run(o options) error {
 		InitialPosition: start,
 		FailoverTime:    o.failover,
 		Logger:          logger,
+		Hooks:           ms.hooks(),
 		NewProcessor: func(string) consumer.RecordProcessor {
 			return consumer.RecordProcessorFunc(func(_ context.Context, b *consumer.Batch) error {
 				mu.Lock()
@@ -102,7 +115,12 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	return c.Run(ctx)
+	if ms == nil {
+		return c.Run(ctx)
+	}
+	ms.serve(c)
+	err = c.Run(ctx)
+	return errors.Join(err, ms.shutdown())
 }
 
 func loadAWS(ctx context.Context, o options) (aws.Config, error) {
