@@ -152,9 +152,10 @@ func (m *Manager) release(ctx context.Context, h *heldLease, why LeaseReason) er
 	}
 	if res.Owner != "" {
 		m.log.Info("lease handed over", slog.String("shard", h.key), slog.String("to", res.Owner), slog.Int64("counter", res.Counter))
-	} else {
-		m.log.Info("lease released", slog.String("shard", h.key), slog.Int64("counter", res.Counter))
+		m.hooks.onLeaseEvent(m.handedOffEvent(res))
+		return nil
 	}
+	m.log.Info("lease released", slog.String("shard", h.key), slog.Int64("counter", res.Counter))
 	m.hooks.onLeaseEvent(m.leaseEvent(LeaseReleased, why, res, nil))
 	return nil
 }

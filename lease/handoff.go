@@ -84,8 +84,9 @@ func (m *Manager) refusalFound(ctx context.Context, err error, key string) (Leas
 // there is none, to the hand-off loop, which releases h at once.
 func (m *Manager) askedLocked(h *heldLease) {
 	m.log.Info("hand-off asked", slog.String("shard", h.key), slog.String("to", h.lease.Owner), slog.Int64("counter", h.lease.Counter))
+	ev := event{kind: eventHandOff, lease: h.lease.Clone(), hook: m.handOffAskedEvent(h.lease)}
+	m.emitLocked(ev) // the hooks hear of it even when OnHandOff is nil
 	if m.cfg.OnHandOff != nil {
-		m.emitLocked(event{kind: eventHandOff, lease: h.lease.Clone()})
 		return
 	}
 	m.released = append(m.released, h)
@@ -155,7 +156,7 @@ func (m *Manager) releaseAsked(ctx context.Context) {
 	m.mu.Unlock()
 	parallel(m, hs, func(h *heldLease) {
 		l, _, _ := m.current(h)
-		if err := m.release(ctx, h, ReasonRequested); err != nil && ctx.Err() == nil {
+		if err := m.release(ctx, h, ReasonHandOff); err != nil && ctx.Err() == nil {
 			m.log.Warn("hand-off release failed", slog.String("shard", h.key), slog.Any("error", err))
 		}
 		m.mu.Lock()
@@ -215,7 +216,7 @@ func (m *Manager) pollOne(ctx context.Context, key string) {
 		switch {
 		case m.stopTaking.Load():
 			m.stopWaiting(key, "timed out while stopping")
-		case m.takeOne(ctx, l, true):
+		case m.takeOne(ctx, l, acquireHandOffTimedOut, l.CheckpointOwner):
 			m.log.Warn("hand-off timed out; took the lease from its holder", slog.String("shard", key),
 				slog.String("holder", l.CheckpointOwner), slog.Duration("waited", time.Since(in.since)))
 			m.stopWaiting(key, "")
@@ -242,7 +243,7 @@ func (m *Manager) handedOver(ctx context.Context, l Lease, from string) {
 		}
 		return
 	}
-	if m.takeOne(ctx, l, false) {
+	if m.takeOne(ctx, l, acquireHandedOver, from) {
 		m.log.Info("lease handed over", slog.String("shard", l.Key), slog.String("from", from), slog.String("checkpoint", l.Checkpoint.String()))
 		m.stopWaiting(l.Key, "")
 	}

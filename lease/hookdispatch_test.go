@@ -75,12 +75,14 @@ func TestNoHooksCostNothing(t *testing.T) {
 
 func TestEventNames(t *testing.T) {
 	for k, want := range map[LeaseEventKind]string{LeaseTaken: "taken", LeaseStolen: "stolen", LeaseLost: "lost",
-		LeaseReleased: "released", LeaseRenewalFailed: "renewal_failed", 0: "unknown"} {
+		LeaseReleased: "released", LeaseRenewalFailed: "renewal_failed", LeaseHandOffAsked: "hand_off_asked",
+		LeaseHandedOff: "handed_off", 0: "unknown"} {
 		require.Equal(t, want, k.String())
 	}
 	for r, want := range map[LeaseReason]string{ReasonNone: "none", ReasonUnowned: "unowned", ReasonExpired: "expired",
 		ReasonOrphan: "orphan", ReasonBalance: "balance", ReasonRefused: "refused", ReasonNotRenewed: "not_renewed",
-		ReasonRequested: "requested", ReasonShutdown: "shutdown", ReasonError: "error"} {
+		ReasonRequested: "requested", ReasonShutdown: "shutdown", ReasonError: "error", ReasonHandOff: "hand_off",
+		ReasonHandOffTimeout: "hand_off_timeout"} {
 		require.Equal(t, want, r.String())
 	}
 	for k, want := range map[CheckpointKind]string{CheckpointNow: "now", CheckpointShardEnd: "shard_end",

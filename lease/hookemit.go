@@ -17,20 +17,51 @@ func (m *Manager) leaseEvent(kind LeaseEventKind, reason LeaseReason, l Lease, e
 		Counter: l.Counter, Err: err}
 }
 
-// tookEvent is the event of a take of l as observed; stolen says it came
-// from the plan's steals.
-func (m *Manager) tookEvent(l, res Lease, stolen bool) LeaseEvent {
-	kind, reason := LeaseTaken, ReasonExpired
+// acquisition is how this worker came to take a lease, for its hook event.
+type acquisition uint8
+
+const (
+	acquireAvailable       acquisition = iota // a lease of the plan nobody held: unowned, expired, or this worker's orphan
+	acquireSteal                              // a steal of the plan, on a store without hand-offs
+	acquireHandedOver                         // a hand-off to this worker, released to it by its holder
+	acquireHandOffTimedOut                    // a hand-off its holder did not complete within HandOffTimeout
+)
+
+// tookEvent is the event of a take of l as observed, returning res; from is
+// the holder of a lease handed to this worker (l names this worker as owner
+// by then).
+func (m *Manager) tookEvent(l, res Lease, how acquisition, from string) LeaseEvent {
+	kind, reason, prev := LeaseTaken, ReasonExpired, l.Owner
 	switch {
-	case stolen:
+	case how == acquireSteal:
 		kind, reason = LeaseStolen, ReasonBalance
+	case how == acquireHandedOver:
+		reason, prev = ReasonHandOff, from
+	case how == acquireHandOffTimedOut:
+		kind, reason, prev = LeaseStolen, ReasonHandOffTimeout, from
 	case l.Owner == "":
 		reason = ReasonUnowned
 	case l.Owner == m.cfg.WorkerID:
 		reason = ReasonOrphan
 	}
 	ev := m.leaseEvent(kind, reason, res, nil)
-	ev.PreviousOwner = l.Owner
+	ev.PreviousOwner = prev
+	return ev
+}
+
+// handOffAskedEvent is the event of another worker asking for l, held by
+// this one: l names the asker as its owner.
+func (m *Manager) handOffAskedEvent(l Lease) LeaseEvent {
+	ev := m.leaseEvent(LeaseHandOffAsked, ReasonHandOff, l, nil)
+	ev.NewOwner = l.Owner
+	return ev
+}
+
+// handedOffEvent is the event of a release that handed the lease to the
+// worker that asked for it; res is the lease as released.
+func (m *Manager) handedOffEvent(res Lease) LeaseEvent {
+	ev := m.leaseEvent(LeaseHandedOff, ReasonHandOff, res, nil)
+	ev.NewOwner = res.Owner
 	return ev
 }
 
@@ -65,9 +96,10 @@ func (m *Manager) noteCheckpoint(key string, kind CheckpointKind, pos checkpoint
 	}
 }
 
-// noteTakerCycle reports a taker cycle that started at start; v is nil
-// when the scan failed.
-func (m *Manager) noteTakerCycle(start time.Time, scan time.Duration, v *view, p plan, taken int, err error) {
+// noteTakerCycle reports a taker cycle that started at start, in which
+// this worker took taken leases and asked for asked; v is nil when the scan
+// failed.
+func (m *Manager) noteTakerCycle(start time.Time, scan time.Duration, v *view, p plan, taken, asked int, err error) {
 	if len(m.hooks.takerCycle) == 0 {
 		return
 	}
@@ -76,7 +108,7 @@ func (m *Manager) noteTakerCycle(start time.Time, scan time.Duration, v *view, p
 		planned = min(planned, 1) // candidates, of which one is taken
 	}
 	c := TakerCycle{Stream: m.cfg.Stream, Worker: m.cfg.WorkerID, Duration: time.Since(start), Scan: scan, Err: err,
-		Planned: planned, Taken: taken, Probe: p.probe}
+		Planned: planned, Taken: taken, Asked: asked, Probe: p.probe}
 	if v != nil {
 		c.Leases, c.Unfinished, c.Held, c.Available, c.Workers = v.rows, v.total, v.mine, len(v.available), len(v.loads())
 	}

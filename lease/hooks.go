@@ -27,10 +27,11 @@ type Hook any
 // HookLeaseEvent is implemented by hooks that want to know when this worker
 // starts or stops holding a lease, and when a renewal fails.
 type HookLeaseEvent interface {
-	// OnLeaseEvent is called for each LeaseEvent. Taken, stolen and lost
-	// events come from the Manager's event goroutine, one at a time, in the
-	// order they happened, just before OnAcquired or OnLost; released and
-	// renewal-failed events from the goroutine that made the write.
+	// OnLeaseEvent is called for each LeaseEvent. Taken, stolen, lost and
+	// hand-off-asked events come from the Manager's event goroutine, one at
+	// a time, in the order they happened, just before OnAcquired, OnLost or
+	// OnHandOff; released, handed-off and renewal-failed events from the
+	// goroutine that made the write.
 	OnLeaseEvent(LeaseEvent)
 }
 
@@ -65,24 +66,40 @@ type LeaseEventKind uint8
 // Kinds of LeaseEvent.
 const (
 	// LeaseTaken: this worker took a lease nobody held (unowned, expired,
-	// or its own orphan).
+	// or its own orphan), or one its holder handed to it (ReasonHandOff).
 	LeaseTaken LeaseEventKind = iota + 1
-	// LeaseStolen: this worker took a lease from a live worker holding more
-	// than its share.
+	// LeaseStolen: this worker took a lease from a live worker without its
+	// release: a worker holding more than its share, on a store without
+	// hand-offs (ReasonBalance), or a holder that did not complete a
+	// hand-off within HandOffTimeout (ReasonHandOffTimeout). The holder
+	// loses it (LeaseLost).
 	LeaseStolen
 	// LeaseLost: this worker stopped holding a lease it did not release:
-	// another worker took it, or it could not be renewed in time.
+	// another worker took it, or it could not be renewed in time. A
+	// hand-off is not a loss (LeaseHandedOff).
 	LeaseLost
 	// LeaseReleased: this worker gave a lease up (shard ended, shutdown,
-	// Release).
+	// Release), leaving it unowned.
 	LeaseReleased
 	// LeaseRenewalFailed: a renewal write failed for a reason other than a
 	// refusal; the lease is still held, and the renewer tries again.
 	LeaseRenewalFailed
+	// LeaseHandOffAsked: another worker asked for a lease this worker holds
+	// (a balancing steal on a HandOffStore, or an operator's hand-off);
+	// NewOwner names it. The lease stays held until this worker hands it
+	// off (LeaseHandedOff); the consumer finishes the batch in flight and
+	// checkpoints first. From the event goroutine, just before OnHandOff.
+	LeaseHandOffAsked
+	// LeaseHandedOff: this worker released a lease to the worker that asked
+	// for it (NewOwner), which takes it over from the checkpoint written
+	// (LeaseTaken with ReasonHandOff there): the end of a graceful
+	// hand-off, with nothing processed twice.
+	LeaseHandedOff
 )
 
-// String returns the kind's name, as metric labels spell it: "taken", "stolen",
-// "lost", "released", "renewal_failed".
+// String returns the kind's name, as metric labels spell it: "taken",
+// "stolen", "lost", "released", "renewal_failed", "hand_off_asked",
+// "handed_off".
 func (k LeaseEventKind) String() string {
 	switch k {
 	case LeaseTaken:
@@ -95,6 +112,10 @@ func (k LeaseEventKind) String() string {
 		return "released"
 	case LeaseRenewalFailed:
 		return "renewal_failed"
+	case LeaseHandOffAsked:
+		return "hand_off_asked"
+	case LeaseHandedOff:
+		return "handed_off"
 	}
 	return "unknown"
 }
@@ -128,6 +149,13 @@ const (
 	ReasonShutdown
 	// ReasonError: a renewal write failed (Err says why).
 	ReasonError
+	// ReasonHandOff: a graceful hand-off: asked for (LeaseHandOffAsked),
+	// released to the asker (LeaseHandedOff), or taken by the asker once
+	// released (LeaseTaken).
+	ReasonHandOff
+	// ReasonHandOffTimeout: stolen because the holder did not hand the
+	// lease over within HandOffTimeout (a KCL 2.x holder never does).
+	ReasonHandOffTimeout
 )
 
 // String returns the reason's name, as metric labels spell it, such as "expired".
@@ -151,6 +179,10 @@ func (r LeaseReason) String() string {
 		return "shutdown"
 	case ReasonError:
 		return "error"
+	case ReasonHandOff:
+		return "hand_off"
+	case ReasonHandOffTimeout:
+		return "hand_off_timeout"
 	}
 	return "none"
 }
@@ -163,9 +195,12 @@ type LeaseEvent struct {
 	Shard  string
 	Kind   LeaseEventKind
 	Reason LeaseReason
-	// PreviousOwner is the owner the lease was taken or stolen from; empty
-	// for an unowned lease.
+	// PreviousOwner is the owner the lease was taken or stolen from (the
+	// holder, for a hand-off); empty for an unowned lease.
 	PreviousOwner string
+	// NewOwner is the worker a lease is handed to, for LeaseHandOffAsked
+	// and LeaseHandedOff; empty otherwise.
+	NewOwner string
 	// Counter is the lease counter after the event (before it, for a lost
 	// lease: as this worker last wrote it).
 	Counter int64
@@ -244,11 +279,16 @@ type TakerCycle struct {
 	// SHARD_END (malformed rows count in neither); Held this worker's
 	// unfinished leases; Available the unowned, expired or orphaned ones.
 	Leases, Unfinished, Held, Available int
-	// Workers is the number of workers holding a live lease, plus this one.
+	// Workers is the number of workers the plan shares the leases among:
+	// those holding a live lease or, on a WorkerStore, with a live worker
+	// row, and this one.
 	Workers int
 	// Planned is how many leases the plan gave this worker to take or steal
-	// (0 after StopTaking); Taken how many of those it got.
-	Planned, Taken int
+	// (0 after StopTaking); Taken how many of those it took, and Asked how
+	// many it asked their holders to hand over (on a HandOffStore a steal
+	// is a hand-off: the lease comes later, as a LeaseTaken event with
+	// ReasonHandOff, or a LeaseStolen one with ReasonHandOffTimeout).
+	Planned, Taken, Asked int
 	// Probe is set when the plan was a newcomer's probe (one lease at
 	// random), not a full plan.
 	Probe bool

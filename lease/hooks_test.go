@@ -35,17 +35,16 @@ func hooked(worker string, h Hook) Config {
 }
 
 // A lease's life on two workers, as their hooks hear it: taken, renewed,
-// checkpointed (at once, deferred, at the shard's end), released, stolen,
-// lost, and released at the end of Run; and every taker cycle. The store
-// has neither hand-offs nor worker rows (as the KCL 2.x's table), so a
-// newcomer probes first and steals.
+// checkpointed (at once, deferred, at the shard's end), released, handed off
+// to a newcomer (asked for, handed off, taken over: no loss), and released
+// at the end of Run; and every taker cycle.
 func TestHooksHearALeasesLife(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := struct{ Store }{NewMemoryStore()}
+		s := newHookStore()
 		createLeases(t, s, 3, "")
 		h1 := &recordingHook{}
 		r1 := runManager(t, s, hooked("w1", h1))
-		time.Sleep(time.Minute) // the probe takes one, the full plan the rest
+		time.Sleep(time.Minute)
 		require.Len(t, r1.Held(), 3)
 		require.ElementsMatch(t, []string{"taken/unowned shard-0", "taken/unowned shard-1", "taken/unowned shard-2"}, h1.kinds())
 
@@ -77,13 +76,59 @@ func TestHooksHearALeasesLife(t *testing.T) {
 		}
 		require.Equal(t, 1, withCheckpoint)
 		require.GreaterOrEqual(t, len(cycles), 10, "a cycle every 5s")
-		first, last := cycles[0], cycles[len(cycles)-1]
+		first := cycles[0]
 		require.Equal(t, TakerCycle{Stream: "orders", Worker: "w1", Leases: 3, Unfinished: 3, Available: 3, Workers: 1,
-			Planned: 1, Taken: 1, Probe: true}, first, "the first cycle is a probe")
-		require.Equal(t, TakerCycle{Stream: "orders", Worker: "w1", Leases: 3, Unfinished: 3, Held: 3, Workers: 1}, last)
+			Planned: 3, Taken: 3}, first, "a lone worker with a row takes all on its first scan")
 
-		// A newcomer steals one of the two unfinished leases; w1 loses it
-		// at its next renewal.
+		// A newcomer asks for one of the two unfinished leases; w1 (with no
+		// OnHandOff) hands it over at its next renewal, and loses nothing.
+		h2 := &recordingHook{}
+		runManager(t, s, hooked("w2", h2))
+		time.Sleep(time.Minute)
+		require.Len(t, r1.Held(), 1)
+		events2, _, _, cycles2 := h2.copies()
+		require.Len(t, events2, 1)
+		took := events2[0]
+		require.Equal(t, LeaseTaken, took.Kind)
+		require.Equal(t, ReasonHandOff, took.Reason)
+		require.Equal(t, "w1", took.PreviousOwner)
+		require.Empty(t, took.NewOwner)
+		asked := 0
+		for _, c := range cycles2 {
+			asked += c.Asked
+			require.Zero(t, c.Taken, "a hand-off is taken by the hand-off loop, not in a taker cycle")
+		}
+		require.Equal(t, 1, asked)
+
+		kinds1 := h1.kinds()
+		require.Equal(t, []string{"hand_off_asked/hand_off " + took.Shard, "handed_off/hand_off " + took.Shard},
+			kinds1[len(kinds1)-2:], "no loss: a hand-off")
+		events, _, _, _ = h1.copies()
+		for _, e := range events[len(events)-2:] {
+			require.Equal(t, "w2", e.NewOwner)
+			require.NoError(t, e.Err)
+		}
+
+		kept := r1.Held()[0].Key
+		require.NoError(t, r1.stop())
+		require.Equal(t, "released/shutdown "+kept, h1.kinds()[len(h1.kinds())-1])
+	})
+}
+
+// On a store without hand-offs, a newcomer steals: stolen on one worker,
+// lost on the other.
+func TestHooksHearASteal(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := struct{ Store }{NewMemoryStore()}
+		createLeases(t, s, 2, "")
+		h1 := &recordingHook{}
+		r1 := runManager(t, s, hooked("w1", h1))
+		time.Sleep(time.Minute) // the probe takes one, the full plan the other
+		require.Len(t, r1.Held(), 2)
+		_, _, _, cycles := h1.copies()
+		require.Equal(t, TakerCycle{Stream: "orders", Worker: "w1", Leases: 2, Unfinished: 2, Available: 2, Workers: 1,
+			Planned: 1, Taken: 1, Probe: true}, cycles[0], "without worker rows, the first cycle is a probe")
+
 		h2 := &recordingHook{}
 		runManager(t, s, hooked("w2", h2))
 		time.Sleep(time.Minute)
@@ -96,12 +141,65 @@ func TestHooksHearALeasesLife(t *testing.T) {
 		require.Equal(t, "w1", stolen.PreviousOwner)
 		lost := h1.kinds()[len(h1.kinds())-1]
 		require.Equal(t, "lost/refused "+stolen.Shard, lost)
-		events, _, _, _ = h1.copies()
+		events, _, _, _ := h1.copies()
 		require.ErrorIs(t, events[len(events)-1].Err, ErrLeaseLost)
+	})
+}
 
-		kept := r1.Held()[0].Key
-		require.NoError(t, r1.stop())
-		require.Equal(t, "released/shutdown "+kept, h1.kinds()[len(h1.kinds())-1])
+// A holder told of a hand-off (its hook hears of it just before OnHandOff)
+// that releases the lease hands it off: handed_off, not released.
+func TestHooksHearAHandOffReleased(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newHookStore()
+		h := newHandOffs()
+		h1 := &recordingHook{}
+		createLeases(t, s, 2, "")
+		cfg := hooked("a", h1)
+		var heardFirst []bool // written by the event goroutine, read after the channel
+		cfg.OnHandOff = func(l Lease) {
+			kinds := h1.kinds()
+			heardFirst = append(heardFirst, kinds[len(kinds)-1] == "hand_off_asked/hand_off "+l.Key)
+			h.on(l)
+		}
+		a := runManager(t, s, cfg)
+		time.Sleep(10 * time.Second)
+		h2 := &recordingHook{}
+		runManager(t, s, hooked("b", h2))
+		l := <-h.ch
+		require.Equal(t, []bool{true}, heardFirst, "the hook hears of the hand-off before OnHandOff")
+		require.NoError(t, a.Release(context.Background(), l.Key))
+		time.Sleep(time.Second)
+
+		kinds := h1.kinds()
+		require.Equal(t, []string{"hand_off_asked/hand_off " + l.Key, "handed_off/hand_off " + l.Key}, kinds[len(kinds)-2:])
+		require.Equal(t, []string{"taken/hand_off " + l.Key}, h2.kinds())
+	})
+}
+
+// A holder that does not release within HandOffTimeout: the new owner
+// steals the lease (hand_off_timeout), and the holder loses it.
+func TestHooksHearATimedOutHandOff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newHookStore()
+		h := newHandOffs()
+		h1 := &recordingHook{}
+		createLeases(t, s, 2, "")
+		cfg := hooked("a", h1)
+		cfg.OnHandOff = h.on // and never released
+		runManager(t, s, cfg)
+		time.Sleep(10 * time.Second)
+		h2 := &recordingHook{}
+		runManager(t, s, hooked("b", h2))
+		l := <-h.ch
+		time.Sleep(DefaultFailoverTime + DefaultFailoverTime/10)
+
+		events2, _, _, _ := h2.copies()
+		require.Len(t, events2, 1)
+		require.Equal(t, LeaseStolen, events2[0].Kind)
+		require.Equal(t, ReasonHandOffTimeout, events2[0].Reason)
+		require.Equal(t, "a", events2[0].PreviousOwner)
+		kinds := h1.kinds()
+		require.Equal(t, []string{"hand_off_asked/hand_off " + l.Key, "lost/refused " + l.Key}, kinds[len(kinds)-2:])
 	})
 }
 

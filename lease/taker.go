@@ -62,7 +62,7 @@ func (m *Manager) takerCycle(ctx context.Context) time.Time {
 	if err != nil {
 		if ctx.Err() == nil {
 			m.log.Warn("lease table scan failed", slog.Any("error", err))
-			m.noteTakerCycle(start, scanned, nil, plan{}, 0, err)
+			m.noteTakerCycle(start, scanned, nil, plan{}, 0, 0, err)
 		}
 		return time.Now().Add(min(m.cfg.TakerInterval, m.cfg.RenewInterval))
 	}
@@ -75,12 +75,12 @@ func (m *Manager) takerCycle(ctx context.Context) time.Time {
 			m.markPlanned(v.available)
 		}
 		taken, asked := m.carryOut(ctx, p)
-		m.noteTakerCycle(start, scanned, v, p, taken, nil)
+		m.noteTakerCycle(start, scanned, v, p, taken, asked, nil)
 		if p.probe && taken+asked == 0 && ctx.Err() == nil {
 			return time.Now().Add(probeRetry(m.cfg.TakerInterval))
 		}
 	} else {
-		m.noteTakerCycle(start, scanned, v, plan{}, 0, nil)
+		m.noteTakerCycle(start, scanned, v, plan{}, 0, 0, nil)
 	}
 	m.scanMu.Lock()
 	defer m.scanMu.Unlock()
@@ -289,8 +289,10 @@ func (m *Manager) carryOut(ctx context.Context, p plan) (taken, asked int) {
 		switch {
 		case mv.steal && m.hstore != nil:
 			return count(&nAsked, m.handOffOne(ctx, mv.l))
+		case mv.steal:
+			return count(&nTaken, m.takeOne(ctx, mv.l, acquireSteal, ""))
 		}
-		return count(&nTaken, m.takeOne(ctx, mv.l, mv.steal))
+		return count(&nTaken, m.takeOne(ctx, mv.l, acquireAvailable, ""))
 	}
 	if p.probe {
 		for _, mv := range moves {
@@ -320,9 +322,10 @@ func count(n *atomic.Int32, ok bool) bool {
 }
 
 // takeOne takes l as observed, conditionally on its owner and counter, and
-// starts holding it; stolen says, for the hooks, that it was another live
-// worker's. ErrConflict means someone moved first: skip it.
-func (m *Manager) takeOne(ctx context.Context, l Lease, stolen bool) bool {
+// starts holding it. ErrConflict means someone moved first: skip it. how
+// and from (the holder of a lease handed to this worker) are for the
+// hooks' event.
+func (m *Manager) takeOne(ctx context.Context, l Lease, how acquisition, from string) bool {
 	if m.stopTaking.Load() {
 		return false // a plan under way when StopTaking came
 	}
@@ -340,7 +343,7 @@ func (m *Manager) takeOne(ctx context.Context, l Lease, stolen bool) bool {
 		return false
 	}
 	m.mu.Lock()
-	m.addLocked(res, started, m.tookEvent(l, res, stolen))
+	m.addLocked(res, started, m.tookEvent(l, res, how, from))
 	m.mu.Unlock()
 	select {
 	case m.heldAdded <- struct{}{}:

@@ -157,7 +157,8 @@ func (p *Publisher) OnTakerCycle(e lease.TakerCycle) {
 		return
 	}
 	p.add(workerKey(opTakeLeases, e.Worker, mTakenLeases, unitCount), float64(e.Taken))
-	p.add(workerKey(opTakeLeases, e.Worker, mUntakenLeases, unitCount), float64(e.Planned-e.Taken))
+	// A lease asked for (a hand-off) is not a failed take: it comes later.
+	p.add(workerKey(opTakeLeases, e.Worker, mUntakenLeases, unitCount), float64(e.Planned-e.Taken-e.Asked))
 	p.add(workerKey(opTakeLeases, e.Worker, mNumWorkers, unitCount), float64(e.Workers))
 	p.add(workerKey(opTakeLeases, e.Worker, mExpiredLeases, unitCount), float64(e.Available))
 	if p.detailed() {

@@ -76,7 +76,7 @@ func New(o Options) (*Metrics, error) {
 		takerDuration:      b.histogram("gokcl.taker.cycle.duration", "Duration of taker cycles."),
 
 		tableLeases:  b.gauge("gokcl.lease_table.leases", "{lease}", "Unfinished leases in the lease table at the worker's last scan."),
-		tableWorkers: b.gauge("gokcl.lease_table.workers", "{worker}", "Workers holding a live lease at the worker's last scan, itself included."),
+		tableWorkers: b.gauge("gokcl.lease_table.workers", "{worker}", "Workers holding a live lease (or with a live worker row) at the worker's last scan, itself included."),
 
 		lag: b.observable("gokcl.millis_behind_latest", "ms", "How far behind the newest record of the shard processing is: the last GetRecords "+
 			"response's MillisBehindLatest, growing with time while a batch is being processed. Only shards the worker holds."),

@@ -24,7 +24,10 @@
 // Per worker (stream, worker): gokcl_leases_held, gokcl_buffered_bytes,
 // gokcl_max_buffered_bytes, gokcl_healthy, gokcl_lease_table_leases,
 // gokcl_lease_table_workers, and gokcl_lease_events_total (labels event:
-// taken, stolen, lost, released, renewal_failed; and reason).
+// taken, stolen, lost, released, renewal_failed, hand_off_asked,
+// handed_off; and reason: a graceful hand-off is hand_off_asked and
+// handed_off on the holder, taken with reason hand_off on the new owner,
+// and never lost).
 //
 // Per stream: gokcl_process_duration_seconds, gokcl_get_records_total
 // (label result: success, throttled, expired_iterator, error),

@@ -92,13 +92,13 @@ func New(o Options) *Metrics {
 		checkpoints:        counter("checkpoints_total", "Checkpoint writes to the lease table, by kind (now, deferred, shard_end, before_release) and result (success, lease_lost, error).", lStream, "kind", "result"),
 		checkpointDuration: histogram("checkpoint_duration_seconds", "Duration of checkpoint writes.", lStream),
 
-		leaseEvents:     counter("lease_events_total", "Changes in the leases a worker holds, by event (taken, stolen, lost, released, renewal_failed) and reason.", lStream, lWorker, "event", "reason"),
+		leaseEvents:     counter("lease_events_total", "Changes in the leases a worker holds, by event (taken, stolen, lost, released, renewal_failed, hand_off_asked, handed_off) and reason.", lStream, lWorker, "event", "reason"),
 		renewals:        counter("lease_renewals_total", "Lease renewal writes, by result (success, lease_lost, error).", lStream, "result"),
 		renewalDuration: histogram("lease_renewal_duration_seconds", "Duration of lease renewal writes.", lStream),
 		takerCycles:     counter("taker_cycles_total", "Taker cycles (a lease table scan and its takes), by result (success, error).", lStream, "result"),
 		takerDuration:   histogram("taker_cycle_duration_seconds", "Duration of taker cycles.", lStream),
 		tableLeases:     gauge("lease_table_leases", "Unfinished leases in the lease table at the worker's last scan.", lStream, lWorker),
-		tableWorkers:    gauge("lease_table_workers", "Workers holding a live lease at the worker's last scan, itself included.", lStream, lWorker),
+		tableWorkers:    gauge("lease_table_workers", "Workers holding a live lease (or with a live worker row) at the worker's last scan, itself included.", lStream, lWorker),
 
 		status: newStatusDescs(o.ConstLabels),
 	}

@@ -225,6 +225,8 @@ load 1m
   gokcl_lease_events_total{stream="orders",worker="w1",event="lost",reason="refused"} 0+1x20
   gokcl_lease_events_total{stream="audit",worker="w1",event="lost",reason="refused"} 0x20
   gokcl_lease_events_total{stream="audit",worker="w1",event="taken",reason="unowned"} 0+1x20
+  gokcl_lease_events_total{stream="audit",worker="w1",event="handed_off",reason="hand_off"} 0+1x20
+  gokcl_lease_events_total{stream="audit",worker="w2",event="taken",reason="hand_off"} 0+1x20
 
 eval instant at 20m {{expr}}
   {stream="orders"} 15
