@@ -115,7 +115,7 @@ func (f *fetcher) fetch(ctx context.Context) error {
 		return fmt.Errorf("get records of shard %s: %w", f.shardID, err)
 	}
 	r := &response{recs: out.Records, count: len(out.Records), held: held, millisBehind: aws.ToInt64(out.MillisBehindLatest),
-		at: time.Now()}
+		at: time.Now(), latency: f.callTime}
 	for i := range out.Records {
 		r.data += int64(len(out.Records[i].Data))
 	}

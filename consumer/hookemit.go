@@ -10,27 +10,29 @@ import (
 // and the shard worker's call sites, so that each site is one line. A hook
 // event is built only when a hook wants it.
 
-// fetched reports a response: to the shard's Status, and to the hooks.
+// fetched reports a response (a GetRecords response or a subscription
+// event): to the shard's Status, and to the hooks.
 func (r *reader) fetched(resp *response) {
-	latency := r.callTime
 	r.callTime = 0
 	if r.stat != nil {
 		r.stat.fetched(resp.millisBehind, resp.at)
 	}
 	if len(r.c.hooks.fetched) > 0 {
 		r.c.hooks.batchFetched(BatchFetched{Stream: r.c.stream, Worker: r.c.cfg.WorkerID, Shard: r.shardID,
-			Records: resp.count, Bytes: resp.data, MillisBehindLatest: resp.millisBehind, Latency: latency, End: resp.end,
-			BufferedBytes: r.c.budget.inUse.Load()})
+			Records: resp.count, Bytes: resp.data, MillisBehindLatest: resp.millisBehind, Latency: resp.latency,
+			FanOut: r.fanOut, End: resp.end, BufferedBytes: r.c.budget.inUse.Load()})
 	}
 }
 
-// fetchFailed reports a failed fetch that will be retried.
+// fetchFailed reports a failed fetch (or subscription) that will be
+// retried.
 func (r *reader) fetchFailed(err error, attempt int, wait time.Duration) {
 	latency := r.callTime
 	r.callTime = 0
 	if len(r.c.hooks.fetchErr) > 0 {
 		r.c.hooks.fetchError(FetchError{Stream: r.c.stream, Worker: r.c.cfg.WorkerID, Shard: r.shardID, Err: err,
-			Throttled: isThrottle(err), ExpiredIterator: isExpired(err), Latency: latency, Attempt: attempt, Wait: wait})
+			Throttled: isThrottle(err), ExpiredIterator: isExpired(err), Latency: latency, Attempt: attempt, Wait: wait,
+			FanOut: r.fanOut})
 	}
 }
 

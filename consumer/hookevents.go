@@ -14,8 +14,12 @@ type BatchFetched struct {
 	// MillisBehindLatest is how far the response is behind the newest record
 	// of the shard, as Kinesis reported it.
 	MillisBehindLatest int64
-	// Latency is the GetRecords call's duration, or with enhanced fan-out
-	// the wait for the subscription's event.
+	// Latency is the GetRecords call's duration or, with enhanced fan-out,
+	// the wait for the subscription's event: from the SubscribeToShard
+	// call for a subscription's first event, from the hand-over of the
+	// previous event for the others. So an idle fan-out shard shows long
+	// latencies (Kinesis pushes when records come), a busy one the time
+	// between its events.
 	Latency time.Duration
 	// FanOut is set when the batch came from an enhanced fan-out
 	// subscription rather than GetRecords.
@@ -27,7 +31,8 @@ type BatchFetched struct {
 	BufferedBytes int64
 }
 
-// FetchError is a failed fetch that will be retried, for HookFetchError.
+// FetchError is a failed fetch (or enhanced fan-out subscription) that will
+// be retried, for HookFetchError.
 type FetchError struct {
 	Stream, Worker, Shard string
 	// Err is the failure.
@@ -38,8 +43,12 @@ type FetchError struct {
 	// ExpiredIterator is set when the shard iterator had expired; the
 	// fetcher gets a new one after the last record fetched.
 	ExpiredIterator bool
-	// Latency is the failed call's duration.
+	// Latency is the failed call's duration or, with enhanced fan-out, the
+	// wait that ended in the subscription's failure.
 	Latency time.Duration
+	// FanOut is set when an enhanced fan-out subscription failed (or could
+	// not be made), rather than a GetRecords or GetShardIterator call.
+	FanOut bool
 	// Attempt counts the consecutive failures, 1 for the first; Wait is the
 	// back-off before the next attempt.
 	Attempt int

@@ -12,7 +12,8 @@ package consumer
 // repository are such back-ends.
 //
 // Hooks are called synchronously, on the goroutine where the event happens:
-// a shard's fetcher (batches fetched, fetch errors), its shard worker
+// a shard's reader, the fetcher or with enhanced fan-out the subscriber
+// (batches fetched, fetch errors), its shard worker
 // (batches processed, records dropped, shard states), and Run's goroutine
 // (start and stop). So a hook is called concurrently for different shards
 // and must be safe for concurrent use; the events of one shard come from
@@ -46,15 +47,16 @@ type HookConsumerStopped interface {
 // from Kinesis, empty ones included.
 type HookBatchFetched interface {
 	// OnBatchFetched is called after each successful GetRecords call (or
-	// subscription event), from the shard's fetcher goroutine.
+	// subscription event), from the shard's reader goroutine (fetcher or
+	// subscriber), once the response has its share of the memory budget.
 	OnBatchFetched(BatchFetched)
 }
 
 // HookFetchError is implemented by hooks that want every failed fetch:
-// throttling, expired iterators, network errors.
+// throttling, expired iterators, network errors, failed subscriptions.
 type HookFetchError interface {
-	// OnFetchError is called after each failed call that the fetcher will
-	// retry, from the shard's fetcher goroutine.
+	// OnFetchError is called after each failed call (or subscription) that
+	// the reader will retry, from the shard's reader goroutine.
 	OnFetchError(FetchError)
 }
 

@@ -11,9 +11,12 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/stretchr/testify/require"
 
 	. "github.com/gokcl/kcl/consumer"
+	"github.com/gokcl/kcl/internal/efotest"
 	"github.com/gokcl/kcl/kcltest"
 	"github.com/gokcl/kcl/lease"
 )
@@ -219,5 +222,47 @@ func TestHookDroppedRecords(t *testing.T) {
 				require.Equal(t, 30, misrouted, "half of each aggregate's keys are shard 1's")
 			}
 		}
+	})
+}
+
+// With enhanced fan-out the hooks hear every event, marked FanOut, with the
+// wait for it as its latency; and a refused subscription as a fetch error.
+func TestHooksHearFanOut(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		stream := newStream(testStream, 1)
+		putPlain(stream, "x", 10, 5)
+		var refused atomic.Bool
+		k, _ := newFanOut(stream, efotest.Options{Heartbeat: time.Hour, Fault: func(p efotest.FaultPoint) error {
+			if p.Op == "SubscribeToShard" && !refused.Swap(true) {
+				return &types.ResourceInUseException{Message: aws.String("another subscription is open")}
+			}
+			return nil
+		}})
+		col := newCollector()
+		h := newHookLog()
+		cfg := fanOutConfig(k, lease.NewMemoryStore(), "w1", col.processor())
+		cfg.Hooks = []Hook{h}
+		r := start(t, cfg)
+		waitFor(t, time.Minute, "10 records", func() bool { return col.unique() == 10 })
+		const idle = 3 * time.Second
+		time.Sleep(idle)
+		putPlain(stream, "y", 10, 5)
+		waitFor(t, time.Minute, "20 records", func() bool { return col.unique() == 20 })
+		r.stop(t)
+
+		records := 0
+		var waited time.Duration
+		for _, e := range h.fetched {
+			require.True(t, e.FanOut, "every batch came from an event")
+			require.Equal(t, shard0, e.Shard)
+			records += e.Records
+			waited = max(waited, e.Latency)
+		}
+		require.Equal(t, 20, records)
+		require.GreaterOrEqual(t, waited, idle, "the latency of an event is the wait for it")
+		require.Len(t, h.fetchErrors, 1)
+		require.True(t, h.fetchErrors[0].FanOut)
+		require.Equal(t, 1, h.fetchErrors[0].Attempt)
+		require.Equal(t, "error", h.fetchErrors[0].Result())
 	})
 }

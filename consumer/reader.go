@@ -34,7 +34,8 @@ type response struct {
 	data         int64          // payload bytes of the whole response
 	held         int64          // budget held for it until its last part is done
 	millisBehind int64
-	at           time.Time // when it came
+	at           time.Time     // when it came
+	latency      time.Duration // the GetRecords call's, or the wait for the event
 	end          bool
 	children     []types.ChildShard
 }
@@ -66,6 +67,7 @@ type reader struct {
 	conv    converter
 	out     chan *fetchedBatch
 	stat    *shardStat // the worker's, for Status; nil in tests of a source alone
+	fanOut  bool       // the subscriber's: batches come from SubscribeToShard events
 
 	size   sizer // what the last responses held
 	resp   *response
@@ -78,7 +80,7 @@ type reader struct {
 	latestAt time.Time // when the first LATEST position was used
 	notFound time.Time // first ResourceNotFoundException for the shard, if any
 
-	callTime time.Duration // the last call's duration, until reported (see fetched)
+	callTime time.Duration // the last call's duration (or wait's), until a failure reports it (see fetchFailed)
 }
 
 func newReader(c *Consumer, shardID string, start checkpoint.Position, conv converter) reader {

@@ -103,16 +103,18 @@ type ShardStatus struct {
 	// read) it; a deferred checkpoint is not in it until written.
 	Checkpoint checkpoint.Position `json:"checkpoint"`
 	// MillisBehindLatest is how far behind the newest record of the shard
-	// processing is, now: the last response's MillisBehindLatest or, while
-	// a batch is being processed, that batch's plus the time since it was
-	// fetched, so that a processor stuck on a batch shows a lag that grows.
-	// Zero before the first batch.
+	// processing is, now: the last response's (or, with enhanced fan-out,
+	// subscription event's) MillisBehindLatest or, while a batch is being
+	// processed, that batch's plus the time since it was fetched, so that
+	// a processor stuck on a batch shows a lag that grows. Zero before the
+	// first batch.
 	MillisBehindLatest int64 `json:"millis_behind_latest"`
 	// RecordsProcessed counts the user records processed on this shard
 	// since this worker took the lease.
 	RecordsProcessed int64 `json:"records_processed"`
-	// LastFetch is when the last batch was fetched; ProcessingSince is when
-	// the ProcessRecords call in progress began (zero when none is).
+	// LastFetch is when the last batch was fetched (or its subscription
+	// event came); ProcessingSince is when the ProcessRecords call in
+	// progress began (zero when none is).
 	LastFetch       time.Time `json:"last_fetch,omitzero"`
 	ProcessingSince time.Time `json:"processing_since,omitzero"`
 	// LastRenewal is when the last successful write of the lease (renewal,

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gokcl/kcl/checkpoint"
 	. "github.com/gokcl/kcl/consumer"
+	"github.com/gokcl/kcl/internal/efotest"
 	"github.com/gokcl/kcl/lease"
 )
 
@@ -211,5 +212,35 @@ func TestStatusReportsProblems(t *testing.T) {
 		require.True(t, strings.HasPrefix(st.Problems[0], "lease table not read for "), st.Problems[0])
 		store.scans.Store(false)
 		waitFor(t, time.Minute, "healthy again", func() bool { return r.c.Status().Healthy() })
+	})
+}
+
+// With enhanced fan-out, Status takes the lag from the events: a processor
+// stuck on an event 5 s behind shows a lag of at least that, growing.
+func TestStatusWithFanOut(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		stream := newStream(testStream, 1)
+		putPlain(stream, "x", 10, 5)
+		time.Sleep(5 * time.Second)
+		putPlain(stream, "y", 10, 5)
+		time.Sleep(5 * time.Second)
+		k, _ := newFanOut(stream, efotest.Options{EventRecords: 10})
+		col := newCollector()
+		release := make(chan struct{})
+		r := start(t, fanOutConfig(k, lease.NewMemoryStore(), "w1", blockShard(col, shard0, release)))
+		waitFor(t, time.Minute, "the first event in the processor", func() bool {
+			st := r.c.Status()
+			return len(st.Shards) == 1 && !st.Shards[0].ProcessingSince.IsZero()
+		})
+		s := r.c.Status().Shards[0]
+		require.Equal(t, ShardProcessing, s.State)
+		require.False(t, s.LastFetch.IsZero(), "the event's arrival")
+		require.GreaterOrEqual(t, s.MillisBehindLatest, int64(5000))
+		time.Sleep(2 * time.Second)
+		require.GreaterOrEqual(t, r.c.Status().Shards[0].MillisBehindLatest, s.MillisBehindLatest+2000, "growing while stuck")
+		close(release)
+		waitFor(t, time.Minute, "20 records", func() bool { return col.unique() == 20 })
+		waitFor(t, time.Minute, "caught up", func() bool { return r.c.Status().Shards[0].MillisBehindLatest == 0 })
+		r.stop(t)
 	})
 }
