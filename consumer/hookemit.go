@@ -44,6 +44,15 @@ func (w *shardWorker) setState(s ShardState) {
 	}
 }
 
+// shutdownState is the state of a worker ending gracefully: handing off
+// when another worker asked for its lease, else shutting down.
+func (w *shardWorker) shutdownState() ShardState {
+	if l, _ := w.c.mgr.Lease(w.info.ShardID); l.HandOffPending() {
+		return ShardHandingOff
+	}
+	return ShardShuttingDown
+}
+
 // begin registers the worker for Status, as starting.
 func (w *shardWorker) begin() {
 	w.stat = w.c.stats.add(w.info.ShardID)

@@ -79,7 +79,7 @@ type HookRecordsDropped interface {
 
 // HookShardState is implemented by hooks that want each step of a shard's
 // life on this worker: started, waiting for its parents, processing,
-// ending, stopped.
+// ending, shutting down or handing off, stopped.
 type HookShardState interface {
 	// OnShardState is called at each change of state, from the shard
 	// worker's goroutine. For one shard on one Consumer the changes come in

@@ -266,3 +266,92 @@ func TestHooksHearFanOut(t *testing.T) {
 		require.Equal(t, "error", h.fetchErrors[0].Result())
 	})
 }
+
+// leaseEvents records the lease events a consumer's hooks hear.
+type leaseEvents struct {
+	mu sync.Mutex
+	ev []string // "kind/reason shard"
+}
+
+func (l *leaseEvents) OnLeaseEvent(e lease.LeaseEvent) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.ev = append(l.ev, e.Kind.String()+"/"+e.Reason.String()+" "+e.Shard)
+}
+
+func (l *leaseEvents) get() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.ev)
+}
+
+// A shard worker handing its lease over is handing_off (in Status, with the
+// worker it goes to, and for the hooks), then stopped without a cause; the
+// lease events say handed off on the holder and taken by hand-off on the
+// new owner, and nobody lost anything.
+func TestHooksHearAHandOff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		stream := newStream(testStream, 2)
+		putPlain(stream, "r", 40, 10)
+		store := lease.NewMemoryStore()
+		col := newCollector()
+		release := make(chan struct{})
+		h1, l1, l2 := newHookLog(), &leaseEvents{}, &leaseEvents{}
+		c1 := testConfig(stream, store, "w1", func(string) RecordProcessor { return &slowShutdown{col: col, release: release} })
+		c1.Hooks = []Hook{h1, l1}
+		r1 := start(t, c1)
+		waitFor(t, time.Minute, "w1 to process every record", func() bool { return col.unique() == 40 })
+
+		c2 := testConfig(stream, store, "w2", col.processor())
+		c2.Hooks = []Hook{l2}
+		r2 := start(t, c2)
+		var moved ShardStatus
+		waitFor(t, time.Minute, "a shard of w1 handing off", func() bool {
+			for _, s := range r1.c.Status().Shards {
+				if s.State == ShardHandingOff {
+					moved = s
+					return true
+				}
+			}
+			return false
+		})
+		require.Equal(t, "w2", moved.HandOffTo)
+		close(release)
+		waitFor(t, time.Minute, "w2 to hold the shard", func() bool {
+			st := r2.c.Status()
+			return len(st.Shards) == 1 && st.Shards[0].ShardID == moved.ShardID
+		})
+		r1.stop(t)
+		r2.stop(t)
+
+		require.Equal(t, []string{"starting", "initializing", "processing", "handing_off", "stopped"}, h1.stateNames(moved.ShardID))
+		h1.mu.Lock()
+		require.NoError(t, h1.states[moved.ShardID][4].Cause)
+		h1.mu.Unlock()
+		require.Subset(t, l1.get(), []string{"hand_off_asked/hand_off " + moved.ShardID, "handed_off/hand_off " + moved.ShardID})
+		require.Contains(t, l2.get(), "taken/hand_off "+moved.ShardID)
+		for _, e := range append(l1.get(), l2.get()...) {
+			require.NotContains(t, e, "lost/")
+		}
+	})
+}
+
+// slowShutdown processes into a collector, and returns from
+// ShutdownRequested only once release is closed.
+type slowShutdown struct {
+	col     *collector
+	release <-chan struct{}
+}
+
+func (p *slowShutdown) ProcessRecords(_ context.Context, b *Batch) error {
+	p.col.add(b)
+	return nil
+}
+
+func (p *slowShutdown) ShutdownRequested(ctx context.Context, _ ShardInfo) error {
+	select {
+	case <-p.release:
+	case <-ctx.Done():
+	}
+	return nil
+}

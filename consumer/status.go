@@ -27,6 +27,11 @@ const (
 	// ShardShuttingDown: the consumer is stopping; ShutdownRequested, the
 	// final checkpoint and the release follow.
 	ShardShuttingDown
+	// ShardHandingOff: another worker asked for the lease (a graceful
+	// hand-off, to even the load); ShutdownRequested, the final checkpoint
+	// and the release to that worker follow, as for a shutdown. A worker
+	// whose consumer stops while a hand-off is pending hands off too.
+	ShardHandingOff
 	// ShardStopped: the shard's worker exited (the shard ended, the lease was
 	// lost or released). Status never shows it; HookShardState does.
 	ShardStopped
@@ -39,6 +44,7 @@ var shardStateNames = [...]string{
 	ShardProcessing:        "processing",
 	ShardEnding:            "ending",
 	ShardShuttingDown:      "shutting_down",
+	ShardHandingOff:        "handing_off",
 	ShardStopped:           "stopped",
 }
 
@@ -120,6 +126,11 @@ type ShardStatus struct {
 	// LastRenewal is when the last successful write of the lease (renewal,
 	// take or checkpoint) started.
 	LastRenewal time.Time `json:"last_renewal,omitzero"`
+	// HandOffTo names the worker that asked for the lease, while a
+	// graceful hand-off to it is pending (this worker learned of it at its
+	// last write, and releases the lease to it once its batch in flight is
+	// processed and checkpointed); empty otherwise.
+	HandOffTo string `json:"hand_off_to,omitempty"`
 }
 
 // Status returns a snapshot of the consumer: the leases it holds, each
@@ -149,6 +160,9 @@ func (c *Consumer) Status() Status {
 	for _, h := range c.mgr.HeldLeases() {
 		ss := c.shardStatus(h.Lease.Key, now)
 		ss.Checkpoint, ss.LastRenewal = h.Lease.Checkpoint, h.LastRenewed
+		if h.Lease.HandOffPending() {
+			ss.HandOffTo = h.Lease.Owner
+		}
 		st.Shards = append(st.Shards, ss)
 		if late := now.Sub(h.LastRenewed); st.Running && late > 2*renew {
 			st.Problems = append(st.Problems, fmt.Sprintf("lease %s not renewed for %v", h.Lease.Key, late.Round(time.Millisecond)))

@@ -489,7 +489,7 @@ func (w *shardWorker) afterInterrupt(ctx context.Context, err error) {
 // (finalWrites). Otherwise the processed records would be read again and
 // the other workers would wait FailoverTime for the lease to expire.
 func (w *shardWorker) shutdown(ctx context.Context) {
-	w.setState(ShardShuttingDown)
+	w.setState(w.shutdownState())
 	if sn, ok := w.proc.(ShutdownNotifiee); ok {
 		if err := safely("ShutdownRequested", func() error { return sn.ShutdownRequested(ctx, w.info) }); err != nil {
 			w.log.Warn("ShutdownRequested failed", "error", err)

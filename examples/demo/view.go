@@ -101,10 +101,14 @@ func (v *view) table(ctx context.Context, b *strings.Builder) {
 		}
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].s.ShardID < rows[j].s.ShardID })
-	fmt.Fprintf(b, "%-22s %-9s %-20s %-26s %9s %9s\n", "SHARD", "WORKER", "STATE", "CHECKPOINT", "RECORDS", "LAG")
+	fmt.Fprintf(b, "%-22s %-9s %-22s %-26s %9s %9s\n", "SHARD", "WORKER", "STATE", "CHECKPOINT", "RECORDS", "LAG")
 	for _, r := range rows {
-		fmt.Fprintf(b, "%-22s %-9s %-20s %-26s %9d %7dms\n",
-			r.s.ShardID, r.worker, r.s.State, short(r.s.Checkpoint), r.s.RecordsProcessed, r.s.MillisBehindLatest)
+		state := r.s.State.String()
+		if r.s.HandOffTo != "" {
+			state += " → " + r.s.HandOffTo
+		}
+		fmt.Fprintf(b, "%-22s %-9s %-22s %-26s %9d %7dms\n",
+			r.s.ShardID, r.worker, state, short(r.s.Checkpoint), r.s.RecordsProcessed, r.s.MillisBehindLatest)
 	}
 	leases, err := v.e.table.List(ctx)
 	if err != nil {

@@ -18,7 +18,7 @@ func newStatusDescs(constLabels prometheus.Labels) statusDescs {
 		millisBehind: desc("millis_behind_latest",
 			"How far behind the newest record of the shard processing is, in milliseconds: the last GetRecords response's (or fan-out event's) MillisBehindLatest, "+
 				"growing with time while a batch is being processed. Only shards the worker holds.", lStream, lWorker, lShard),
-		shardState: desc("shard_state", "1 for the state a held shard is in (starting, waiting_for_parents, initializing, processing, ending, shutting_down).",
+		shardState: desc("shard_state", "1 for the state a held shard is in (starting, waiting_for_parents, initializing, processing, ending, shutting_down, handing_off).",
 			lStream, lWorker, lShard, "state"),
 		leasesHeld:  desc("leases_held", "Leases the worker holds.", lStream, lWorker),
 		buffered:    desc("buffered_bytes", "Record bytes fetched and not yet processed (the memory budget in use).", lStream, lWorker),
