@@ -7,10 +7,12 @@
 // template for a worker process of your own. With -metrics-addr it serves
 // the consumer's metrics for Prometheus on /metrics and its health on
 // /healthz (200 while it runs and renews its leases, 503 otherwise, with
-// the consumer's Status as JSON), and says where on standard error. Endpoints can point at local
-// test servers or LocalStack; without them the SDK's defaults (AWS) apply.
+// the consumer's Status as JSON), and says where on standard error.
+// Endpoints can point at local test servers or LocalStack; without them the
+// SDK's defaults (AWS) apply. The examples are a module of their own: run
+// them from examples/.
 //
-//	go run ./examples/worker -stream s -app a \
+//	cd examples && go run ./worker -stream s -app a \
 //	    -kinesis-endpoint http://127.0.0.1:4567 -dynamodb-endpoint http://127.0.0.1:4568
 package main
 
