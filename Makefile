@@ -74,7 +74,7 @@ demo:
 	@trap '$(EMULATORS) stop' EXIT; \
 	$(EMULATORS) start; \
 	eval "$$($(EMULATORS) env)"; \
-	cd examples && $(GO) run ./demo $(if $(FANOUT),-fanout)
+	$(GO) -C examples run ./demo $(if $(FANOUT),-fanout)
 
 ## bench: the benchmarks, in benchstat's input format (bench.txt) and summarised.
 bench:
