@@ -18,7 +18,7 @@ BENCHCOUNT  ?= 6
 # go.mod must not depend on. Each is vetted, checked and tested like the root.
 SUBMODULES  := $(sort $(patsubst %/go.mod,%,$(filter %/go.mod,$(shell git ls-files --cached --others --exclude-standard '*go.mod'))))
 
-.PHONY: test check fmt-check vet staticcheck unit integration emulators-up emulators-down bench demo
+.PHONY: test check fmt-check vet staticcheck unit integration emulators-up emulators-down bench demo chaos
 
 ## test: everything CI runs: format, vet, staticcheck, unit tests, integration tests.
 test: check unit integration
@@ -52,13 +52,38 @@ unit:
 	$(GO) test -race -count=1 ./...
 	@for m in $(SUBMODULES); do echo "(cd $$m && $(GO) test -race -count=1 ./...)"; (cd $$m && $(GO) test -race -count=1 ./...); done
 
+# with-emulators starts a pair of test servers for one recipe and stops them
+# when it ends, whatever happens. Each make command gets its own pair, in a
+# new state folder (unless GOKCL_EMULATOR_STATE names one): a `make demo`
+# while `make test` runs in the same checkout must neither share servers
+# with it (the demo then crawls behind the tests' load) nor stop them under
+# it when it ends first.
+define with-emulators
+state=$${GOKCL_EMULATOR_STATE:-}; own=; \
+if [ -z "$$state" ]; then state=$$(mktemp -d); own=1; fi; \
+export GOKCL_EMULATOR_STATE=$$state; \
+trap '$(EMULATORS) stop; if [ -n "$$own" ]; then rm -rf "$$state"; fi' EXIT; \
+$(EMULATORS) start; \
+eval "$$($(EMULATORS) env)";
+endef
+
 # Starts the emulators, runs every integration test, and stops the emulators
 # whatever happens.
 integration:
-	@trap '$(EMULATORS) stop' EXIT; \
-	$(EMULATORS) start; \
-	eval "$$($(EMULATORS) env)"; \
+	@$(with-emulators) \
 	$(GO) test -race -count=1 -tags integration -run '^TestIntegration' -timeout 15m ./...
+
+## chaos: RUNS chaos runs (default 3) of PROFILE (long, or short as in make
+## test), the first with seed SEED (default: from the clock), the next ones
+## with the next seeds: one line per run and a table of totals. A failed run
+## prints the command that replays it.
+RUNS    ?= 3
+PROFILE ?= long
+SEED    ?=
+chaos:
+	@$(with-emulators) \
+	(cd test/chaos && GOKCL_CHAOS_RUNS=$(RUNS) GOKCL_CHAOS_PROFILE=$(PROFILE) GOKCL_CHAOS_SEED=$(SEED) \
+		$(GO) test -race -count=1 -tags integration -run '^TestIntegrationChaos$$' -timeout $$(( $(RUNS) * 8 + 5 ))m)
 
 emulators-up:
 	@$(EMULATORS) start
@@ -71,9 +96,7 @@ emulators-down:
 ## stream while it is split and merged and one worker restarts. FANOUT=1 reads
 ## with enhanced fan-out (SubscribeToShard) instead of polling.
 demo:
-	@trap '$(EMULATORS) stop' EXIT; \
-	$(EMULATORS) start; \
-	eval "$$($(EMULATORS) env)"; \
+	@$(with-emulators) \
 	$(GO) -C examples run ./demo $(if $(FANOUT),-fanout)
 
 ## bench: the benchmarks, in benchstat's input format (bench.txt) and summarised.

@@ -383,19 +383,24 @@ func TestFanOutRegistersOnceForManyWorkers(t *testing.T) {
 		stream := newStream(testStream, 6)
 		putPlain(stream, "x", 300, 30)
 		// The three workers' first DescribeStreamConsumer all answer
-		// ResourceNotFound together, so that all three register.
+		// ResourceNotFound, once all three have asked, so that all three
+		// register. (Letting the server answer instead would race with
+		// the first registration.)
 		var describes atomic.Int32
 		together := make(chan struct{})
 		k, srv := newFanOut(stream, efotest.Options{ActivationDelay: 3 * time.Second, Fault: func(p efotest.FaultPoint) error {
-			if p.Op == "DescribeStreamConsumer" {
-				switch describes.Add(1) {
-				case 1, 2:
-					<-together
-				case 3:
-					close(together)
-				}
+			if p.Op != "DescribeStreamConsumer" {
+				return nil
 			}
-			return nil
+			switch describes.Add(1) {
+			case 1, 2:
+				<-together
+			case 3:
+				close(together)
+			default:
+				return nil
+			}
+			return &types.ResourceNotFoundException{Message: aws.String("consumer not found")}
 		}})
 		store := lease.NewMemoryStore()
 		col := newCollector()

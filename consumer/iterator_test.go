@@ -23,11 +23,13 @@ type iteratorLog struct {
 	*kcltest.Stream
 	mu  sync.Mutex
 	got []*kinesis.GetShardIteratorInput
+	at  []time.Time // when each was asked for
 }
 
 func (s *iteratorLog) GetShardIterator(ctx context.Context, in *kinesis.GetShardIteratorInput, opts ...func(*kinesis.Options)) (*kinesis.GetShardIteratorOutput, error) {
 	s.mu.Lock()
 	s.got = append(s.got, in)
+	s.at = append(s.at, time.Now())
 	s.mu.Unlock()
 	return s.Stream.GetShardIterator(ctx, in, opts...)
 }
@@ -46,6 +48,9 @@ func TestIteratorTypes(t *testing.T) {
 		typ types.ShardIteratorType
 		seq string    // StartingSequenceNumber, if any
 		ts  time.Time // Timestamp, if any
+		// firstMinus, if set, is the Timestamp expected relative to when
+		// the first iterator was asked for.
+		firstMinus time.Duration
 	}
 	tests := []struct {
 		name string
@@ -102,7 +107,7 @@ func TestIteratorTypes(t *testing.T) {
 		name: "a LATEST iterator that expired before any record restarts a minute before it",
 		setup: func(t *testing.T, s *kcltest.Stream, cfg *Config) (*lease.Lease, []want) {
 			cfg.InitialPosition = Latest
-			return nil, []want{{typ: types.ShardIteratorTypeLatest}, {typ: types.ShardIteratorTypeAtTimestamp, ts: time.Now().Add(-time.Minute)}}
+			return nil, []want{{typ: types.ShardIteratorTypeLatest}, {typ: types.ShardIteratorTypeAtTimestamp, firstMinus: time.Minute}}
 		},
 		then: func(t *testing.T, s *kcltest.Stream) {
 			s.FailNext(kcltest.OpGetRecords, kcltest.ExpiredIteratorError())
@@ -130,7 +135,14 @@ func TestIteratorTypes(t *testing.T) {
 				for i, w := range wants {
 					require.Equal(t, w.typ, got[i].ShardIteratorType, "iterator %d", i)
 					require.Equal(t, w.seq, aws.ToString(got[i].StartingSequenceNumber), "iterator %d", i)
-					if w.ts.IsZero() {
+					if w.firstMinus != 0 {
+						stream.mu.Lock()
+						first := stream.at[0]
+						stream.mu.Unlock()
+						// The first LATEST iterator is taken just before it
+						// is asked for: within the same instant, in a bubble.
+						require.WithinDuration(t, first.Add(-w.firstMinus), aws.ToTime(got[i].Timestamp), 10*time.Millisecond, "iterator %d", i)
+					} else if w.ts.IsZero() {
 						require.Nil(t, got[i].Timestamp, "iterator %d", i)
 					} else {
 						require.WithinDuration(t, w.ts, aws.ToTime(got[i].Timestamp), time.Second, "iterator %d", i)

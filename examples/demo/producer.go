@@ -54,57 +54,83 @@ func (p *producer) produceUntil(ctx context.Context, n int) error {
 	return nil
 }
 
+// aggregate is a pending aggregate and the ids of the records in it.
+type aggregate struct {
+	a   deagg.Aggregator
+	ids []int
+}
+
+// entry is a record to put, with the ids of the user records it holds.
+type entry struct {
+	put types.PutRecordsRequestEntry
+	ids []int
+}
+
 // putBatch aggregates records p.next..to-1 per shard and puts them.
 func (p *producer) putBatch(ctx context.Context, to int) error {
-	aggs := make(map[string]*deagg.Aggregator)
-	var entries []types.PutRecordsRequestEntry
-	add := func(r *deagg.AggregatedRecord) {
+	aggs := make(map[string]*aggregate)
+	var entries []entry
+	add := func(r *deagg.AggregatedRecord, ids []int) {
 		if r != nil {
-			entries = append(entries, types.PutRecordsRequestEntry{
-				Data: r.Data, PartitionKey: aws.String(r.PartitionKey), ExplicitHashKey: optional(r.ExplicitHashKey)})
+			entries = append(entries, entry{put: types.PutRecordsRequestEntry{
+				Data: r.Data, PartitionKey: aws.String(r.PartitionKey), ExplicitHashKey: optional(r.ExplicitHashKey)}, ids: ids})
 		}
 	}
-	first := p.next
 	for ; p.next < to; p.next++ {
 		pk := fmt.Sprintf("user-%d", p.next%keys)
 		shard := p.shardFor(pk)
 		a := aggs[shard]
 		if a == nil {
-			a = &deagg.Aggregator{}
+			a = &aggregate{}
 			aggs[shard] = a
 		}
-		r, err := a.Add(pk, "", []byte(fmt.Sprintf("%d", p.next)))
+		r, err := a.a.Add(pk, "", []byte(fmt.Sprintf("%d", p.next)))
 		if err != nil {
 			return err
 		}
-		add(r)
+		if r != nil { // full: it holds the pending ids, not this one
+			add(r, a.ids)
+			a.ids = nil
+		}
+		a.ids = append(a.ids, p.next)
 	}
 	for _, a := range aggs {
-		add(a.Flush())
+		add(a.a.Flush(), a.ids)
 	}
-	if err := p.put(ctx, entries); err != nil {
-		return err
-	}
-	p.e.tracker.produced(to - first)
-	return nil
+	return p.put(ctx, entries)
 }
 
-// put sends entries with PutRecords, resending the ones that failed.
-func (p *producer) put(ctx context.Context, entries []types.PutRecordsRequestEntry) error {
+// put sends entries with PutRecords, resending the ones that failed after
+// a pause (a loaded server may refuse some for a while), and tells the
+// tracker where each record was stored.
+func (p *producer) put(ctx context.Context, entries []entry) error {
 	for attempt := 0; len(entries) > 0; attempt++ {
 		if attempt == 10 {
 			return fmt.Errorf("put records: %d entries still failing after %d attempts", len(entries), attempt)
 		}
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+			}
+		}
 		chunk := entries[:min(len(entries), 500)]
-		out, err := p.e.kc.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String(p.e.stream), Records: chunk})
+		in := &kinesis.PutRecordsInput{StreamName: aws.String(p.e.stream)}
+		for _, e := range chunk {
+			in.Records = append(in.Records, e.put)
+		}
+		out, err := p.e.kc.PutRecords(ctx, in)
 		if err != nil {
 			return fmt.Errorf("put records: %w", err)
 		}
-		var failed []types.PutRecordsRequestEntry
+		var failed []entry
 		for i, r := range out.Records {
 			if r.ErrorCode != nil {
 				failed = append(failed, chunk[i])
+				continue
 			}
+			p.e.tracker.produced(chunk[i].ids, aws.ToString(r.ShardId), aws.ToString(r.SequenceNumber))
 		}
 		entries = append(failed, entries[len(chunk):]...)
 		if len(failed) == 0 {
