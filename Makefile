@@ -12,6 +12,12 @@ BENCHSTAT   := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4d
 EMULATORS   := test/localstack/emulators.sh
 BENCHCOUNT  ?= 6
 
+# The modules besides the library's own, each with its go.mod: bench/ (it
+# depends on other KPL implementations) and the metrics back-ends under
+# metrics/ (Prometheus, OpenTelemetry, CloudWatch), which the library's
+# go.mod must not depend on. Each is vetted, checked and tested like the root.
+SUBMODULES  := $(sort $(patsubst %/go.mod,%,$(filter %/go.mod,$(shell git ls-files --cached --others --exclude-standard '*go.mod'))))
+
 .PHONY: test check fmt-check vet staticcheck unit integration emulators-up emulators-down bench demo chaos
 
 ## test: everything CI runs: format, vet, staticcheck, unit tests, integration tests.
@@ -26,10 +32,12 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 	$(GO) vet -tags integration ./...
+	@for m in $(SUBMODULES); do echo "(cd $$m && $(GO) vet ./...)"; (cd $$m && $(GO) vet ./...); done
 
 staticcheck:
 	$(GO) run $(STATICCHECK) ./...
 	$(GO) run $(STATICCHECK) -tags integration ./...
+	@for m in $(SUBMODULES); do echo "(cd $$m && staticcheck ./...)"; (cd $$m && $(GO) run $(STATICCHECK) ./...); done
 
 # Integration tests are selected by name (-run '^TestIntegration'), so a test
 # in an integration file under another name would silently never run: refuse it.
@@ -38,12 +46,11 @@ integration-names:
 		| grep -vE ':func TestIntegration|:func TestMain\(' || true); \
 	if [ -n "$$bad" ]; then echo "integration tests must be named TestIntegration*:"; echo "$$bad"; exit 1; fi
 
-# bench/ is its own module (it depends on other KPL implementations, which the
-# library's go.mod must not): its compatibility tests run here too.
+# The other modules' tests run here too (bench/'s compatibility tests, the
+# metrics back-ends' tests).
 unit:
 	$(GO) test -race -count=1 ./...
-	@if [ -f bench/go.mod ]; then echo "(cd bench && $(GO) vet ./... && $(GO) test -race -count=1 ./...)"; \
-		cd bench && $(GO) vet ./... && $(GO) test -race -count=1 ./...; fi
+	@for m in $(SUBMODULES); do echo "(cd $$m && $(GO) test -race -count=1 ./...)"; (cd $$m && $(GO) test -race -count=1 ./...); done
 
 # with-emulators starts a pair of test servers for one recipe and stops them
 # when it ends, whatever happens. Each make command gets its own pair, in a
@@ -90,10 +97,10 @@ emulators-down:
 ## with enhanced fan-out (SubscribeToShard) instead of polling.
 demo:
 	@$(with-emulators) \
-	$(GO) run ./examples/demo $(if $(FANOUT),-fanout)
+	$(GO) -C examples run ./demo $(if $(FANOUT),-fanout)
 
 ## bench: the benchmarks, in benchstat's input format (bench.txt) and summarised.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./... | tee bench.txt
-	@if [ -f bench/go.mod ]; then (cd bench && $(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./...) | tee -a bench.txt; fi
+	@for m in $(SUBMODULES); do (cd $$m && $(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./...) | tee -a bench.txt; done
 	$(GO) run $(BENCHSTAT) bench.txt

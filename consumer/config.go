@@ -199,6 +199,13 @@ type Config struct {
 
 	// Logger receives the consumer's logs. Default: discard.
 	Logger *slog.Logger
+
+	// Hooks observe the consumer, for metrics: each receives the events of
+	// the Hook* interfaces it implements, of this package and of package
+	// lease (see Hook for the contract: called synchronously, concurrently,
+	// and must not block). The metrics modules of this repository provide
+	// Prometheus, OpenTelemetry and CloudWatch hooks. Default: none.
+	Hooks []Hook
 }
 
 // InitialPosition is where a brand-new application starts reading. The zero
@@ -342,7 +349,9 @@ func (cfg Config) withDefaults() (Config, error) {
 }
 
 // leaseConfig is the lease manager's configuration derived from cfg, without
-// the callbacks, which the consumer sets when it runs.
+// the callbacks, which the consumer sets when it runs. The manager gets the
+// consumer's hooks, and its logger with the stream and the application (it
+// adds the worker itself).
 func (cfg Config) leaseConfig() lease.Config {
 	return lease.Config{
 		WorkerID:           cfg.WorkerID,
@@ -350,8 +359,31 @@ func (cfg Config) leaseConfig() lease.Config {
 		TakerInterval:      cfg.TakerInterval,
 		HandOffTimeout:     cfg.HandOffTimeout,
 		MaxLeasesForWorker: cfg.MaxLeasesForWorker,
-		Logger:             cfg.Logger,
+		Logger:             cfg.logger(),
+		Stream:             cfg.stream(),
+		Hooks:              leaseHooks(cfg.Hooks),
 	}
+}
+
+// stream names the stream in logs, hook events and Status.
+func (cfg Config) stream() string {
+	if cfg.StreamName != "" {
+		return cfg.StreamName
+	}
+	return cfg.StreamARN
+}
+
+// logger is Logger with the keys every log of the consumer carries: stream
+// and app (and worker, added by the consumer and the lease manager).
+func (cfg Config) logger() *slog.Logger {
+	l := cfg.Logger
+	if l == nil {
+		l = slog.New(slog.DiscardHandler)
+	}
+	if cfg.multiStream() {
+		return l.With("app", cfg.AppName) // each stream's logs name it (stream.log)
+	}
+	return l.With("stream", cfg.stream(), "app", cfg.AppName)
 }
 
 func defaultWorkerID() string {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync/atomic"
+	"time"
 
 	"github.com/gokcl/kcl/lease"
 )
@@ -16,8 +17,15 @@ import (
 // table.
 type Consumer struct {
 	cfg     Config
+	stream  string // StreamName, or StreamARN
 	log     *slog.Logger
+	hooks   hooks
+	stats   shardStats // of the shard workers running, for Status
 	started atomic.Bool
+
+	running, stopping atomic.Bool // for Status
+	ready             atomic.Bool // set once the fields below are, for Status
+	mgrSince          time.Time   // when Run started its lease manager, for Status
 
 	// Set by Run before any goroutine starts, read-only afterwards.
 	store   lease.Store
@@ -36,15 +44,7 @@ func New(cfg Config) (*Consumer, error) {
 	if err != nil {
 		return nil, err
 	}
-	log := cfg.Logger.With("worker", cfg.WorkerID)
-	if !cfg.multiStream() {
-		stream := cfg.StreamName
-		if stream == "" {
-			stream = cfg.StreamARN
-		}
-		log = cfg.Logger.With("stream", stream, "worker", cfg.WorkerID)
-	}
-	return &Consumer{cfg: cfg, log: log}, nil
+	return &Consumer{cfg: cfg, stream: cfg.stream(), log: cfg.logger().With("worker", cfg.WorkerID), hooks: newHooks(cfg.Hooks)}, nil
 }
 
 // WorkerID returns the id this worker writes in the lease table.
@@ -81,6 +81,10 @@ func (c *Consumer) Run(ctx context.Context) error {
 	if !c.started.CompareAndSwap(false, true) {
 		return ErrAlreadyRunning
 	}
+	c.running.Store(true)
+	c.hooks.consumerStarted(c)
+	defer c.hooks.consumerStopped(c)
+	defer c.running.Store(false)
 	if err := c.setup(ctx); err != nil {
 		return err
 	}
@@ -94,6 +98,11 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 		c.single.consumerARN = arn
 	}
+	// Status shows the lease manager from here on: a fan-out worker is not
+	// reading the table while it waits for its stream consumer, and must
+	// not look stuck meanwhile.
+	c.mgrSince = time.Now()
+	c.ready.Store(true)
 	hardCtx, hardCancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer hardCancel()
 	c.hardCtx = hardCtx
@@ -113,6 +122,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	// Shut down in order: no new leases; workers finish, checkpoint and
 	// release; then the manager stops renewing (and releases whatever a
 	// worker could not).
+	c.stopping.Store(true)
 	c.mgr.StopTaking()
 	c.co.stopWorkers(c.cfg.ShutdownTimeout, hardCancel)
 	mgrCancel()

@@ -50,6 +50,7 @@ func (f *fetcher) run(ctx context.Context) error {
 			}
 			d := bo.next()
 			f.logFetchError(err, bo.attempt, d)
+			f.fetchFailed(err, bo.attempt, d)
 			sleep(ctx, d)
 			continue
 		}
@@ -102,6 +103,7 @@ func (f *fetcher) fetch(ctx context.Context) error {
 		Limit:         aws.Int32(int32(limit)),
 		StreamARN:     optional(f.st.arn),
 	})
+	f.callTime = time.Since(f.lastCall)
 	if err != nil {
 		f.c.budget.release(held)
 		var expired *types.ExpiredIteratorException
@@ -112,7 +114,8 @@ func (f *fetcher) fetch(ctx context.Context) error {
 		}
 		return fmt.Errorf("get records of shard %s: %w", f.shardID, err)
 	}
-	r := &response{recs: out.Records, count: len(out.Records), held: held, millisBehind: aws.ToInt64(out.MillisBehindLatest)}
+	r := &response{recs: out.Records, count: len(out.Records), held: held, millisBehind: aws.ToInt64(out.MillisBehindLatest),
+		at: time.Now(), latency: f.callTime}
 	for i := range out.Records {
 		r.data += int64(len(out.Records[i].Data))
 	}

@@ -398,3 +398,58 @@ func TestMultiStreamUnknownSequenceDescribesAgain(t *testing.T) {
 		w.stop(t)
 	})
 }
+
+// TestMultiStreamStatusAndHooks: Status lists each held shard with its
+// stream, the same shard id of two streams twice; the hook events name the
+// stream of the shard they are about, the lease manager's too.
+func TestMultiStreamStatusAndHooks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		acct := kcltest.NewAccount()
+		var written []kcltest.PutResult
+		for _, name := range []string{"a", "b"} {
+			s := mustCreate(t, acct, name, 1)
+			r, err := s.Put("k", "", []byte(name))
+			require.NoError(t, err)
+			written = append(written, r)
+		}
+		hooks := newHookLog()
+		rec := kcltest.NewRecorder()
+		cfg := multiConfig(acct, lease.NewMemoryStore(), "w", rec.Wrap(nil), "a", "b")
+		cfg.Hooks = []Hook{hooks}
+		w := start(t, cfg)
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		require.NoError(t, rec.WaitProcessed(ctx, written...))
+		waitFor(t, time.Minute, "checkpoints written", func() bool {
+			defer hooks.lock()()
+			return len(hooks.checkpoints) >= 2
+		})
+
+		st := w.c.Status()
+		require.Empty(t, st.Stream, "a multi-stream consumer's shards name their streams")
+		require.Len(t, st.Shards, 2)
+		for i, name := range []string{"a", "b"} {
+			ss := st.Shards[i]
+			require.Equal(t, name, ss.Stream)
+			require.Equal(t, "shardId-000000000000", ss.ShardID)
+			require.Equal(t, idsKey(acct.Stream(name), "shardId-000000000000"), ss.StreamID+":"+ss.ShardID)
+			require.Equal(t, ShardProcessing, ss.State, name)
+			require.EqualValues(t, 1, ss.RecordsProcessed, name)
+		}
+		w.stop(t)
+
+		defer hooks.lock()()
+		streams := map[string]bool{}
+		for _, e := range hooks.processed {
+			streams[e.Stream] = true
+			require.Equal(t, "shardId-000000000000", e.Shard)
+		}
+		require.Equal(t, map[string]bool{"a": true, "b": true}, streams, "batches processed, by stream")
+		streams = map[string]bool{}
+		for _, e := range hooks.checkpoints {
+			streams[e.Stream] = true
+			require.Equal(t, "shardId-000000000000", e.Shard, "the lease manager's events name the shard, not the lease key")
+		}
+		require.Equal(t, map[string]bool{"a": true, "b": true}, streams, "checkpoints, by stream")
+	})
+}

@@ -18,6 +18,7 @@ type fetchedBatch struct {
 	records      []Record
 	res          convertResult
 	millisBehind int64
+	fetchedAt    time.Time // when its response came
 	// end is set on the last batch of a closed shard; children are the
 	// shard's children as the response named them.
 	end      bool
@@ -34,6 +35,8 @@ type response struct {
 	data         int64          // payload bytes of the whole response
 	held         int64          // budget held for it until its last part is done
 	millisBehind int64
+	at           time.Time     // when it came
+	latency      time.Duration // the GetRecords call's, or the wait for the event
 	end          bool
 	children     []types.ChildShard
 }
@@ -65,6 +68,8 @@ type reader struct {
 	start   checkpoint.Position // the lease's checkpoint when the worker began
 	conv    converter
 	out     chan *fetchedBatch
+	stat    *shardStat // the worker's, for Status; nil in tests of a source alone
+	fanOut  bool       // the subscriber's: batches come from SubscribeToShard events
 
 	size   sizer // what the last responses held
 	resp   *response
@@ -76,6 +81,8 @@ type reader struct {
 
 	latestAt time.Time // when the first LATEST position was used
 	notFound time.Time // first ResourceNotFoundException for the shard, if any
+
+	callTime time.Duration // the last call's duration (or wait's), until a failure reports it (see fetchFailed)
 }
 
 func newReader(c *Consumer, st *stream, shardID string, start checkpoint.Position, conv converter) reader {
@@ -87,9 +94,11 @@ func newReader(c *Consumer, st *stream, shardID string, start checkpoint.Positio
 
 func (r *reader) batches() <-chan *fetchedBatch { return r.out }
 
-// deliver hands r.resp over, in parts if it must (see nextBatch), each part
-// once the previous one is done, and returns the last batch handed over.
+// deliver reports r.resp to Status and the hooks, then hands it over, in
+// parts if it must (see nextBatch), each part once the previous one is
+// done, and returns the last batch handed over.
 func (r *reader) deliver(ctx context.Context) (*fetchedBatch, error) {
+	r.fetched(r.resp)
 	for {
 		b := r.nextBatch()
 		if err := r.handOver(ctx, b); err != nil {
@@ -127,7 +136,7 @@ func (r *reader) nextBatch() *fetchedBatch {
 		r.st.log.Warn("a response held more than its reservation allows; the buffered bytes exceed MaxBufferedBytes by the difference",
 			"shard", r.shardID, "bytes", resp.data, "reserved", resp.held)
 	}
-	b := &fetchedBatch{millisBehind: resp.millisBehind}
+	b := &fetchedBatch{millisBehind: resp.millisBehind, fetchedAt: resp.at}
 	// Size the slice from the last response's user records per Kinesis
 	// record, so that unpacking aggregates rarely grows it.
 	hint := len(resp.recs)

@@ -19,6 +19,7 @@ import (
 // the lease manager and the lease table of keys.
 type stream struct {
 	info    StreamInfo
+	label   string // names the stream in hook events: its name, or Config's StreamARN
 	multi   bool
 	initial InitialPosition
 	log     *slog.Logger
@@ -40,6 +41,7 @@ func singleStream(c *Consumer) *stream {
 	cfg := &c.cfg
 	s := &stream{
 		info:    StreamInfo{Name: cfg.StreamName, ARN: cfg.StreamARN},
+		label:   cfg.stream(),
 		initial: cfg.InitialPosition,
 		log:     c.log,
 		name:    cfg.StreamName,
@@ -59,6 +61,7 @@ func singleStream(c *Consumer) *stream {
 func resolvedStream(c *Consumer, r *consumed) *stream {
 	s := &stream{
 		info:    r.info,
+		label:   r.info.Name,
 		multi:   true,
 		initial: r.initial,
 		log:     c.log.With("stream", r.info.ID.String()),

@@ -42,7 +42,9 @@ type subscriber struct {
 const minSubscribeGap = time.Second
 
 func newSubscriber(c *Consumer, st *stream, shardID string, start checkpoint.Position, conv converter) *subscriber {
-	return &subscriber{reader: newReader(c, st, shardID, start, conv), consumerARN: st.consumerARN}
+	s := &subscriber{reader: newReader(c, st, shardID, start, conv), consumerARN: st.consumerARN}
+	s.fanOut = true
+	return s
 }
 
 // run subscribes again and again until the shard ends or ctx is done, then
@@ -79,13 +81,20 @@ func (s *subscriber) run(ctx context.Context) error {
 		}
 		d := bo.next()
 		s.logFetchError(err, bo.attempt, d)
+		s.fetchFailed(err, bo.attempt, d)
 		sleep(ctx, d)
 	}
 }
 
 // subscribe reads one subscription to its end. It reports whether the
 // shard ended, and whether any event came.
+//
+// The wait for each event is its latency for the hooks (what a GetRecords
+// call's duration is to polling): from the SubscribeToShard call for the
+// first event, then from the hand-over of the previous one.
 func (s *subscriber) subscribe(ctx context.Context) (end, got bool, err error) {
+	waitFrom := time.Now()
+	defer func() { s.callTime = time.Since(waitFrom) }() // for fetchFailed
 	p := s.position(s.cont)
 	in := &kinesis.SubscribeToShardInput{
 		ConsumerARN:      aws.String(s.consumerARN),
@@ -121,9 +130,10 @@ func (s *subscriber) subscribe(ctx context.Context) (end, got bool, err error) {
 		if !isEvent {
 			continue // a kind of event newer than this code
 		}
-		if end, err := s.handle(ctx, &e.Value); end || err != nil {
+		if end, err := s.handle(ctx, &e.Value, time.Since(waitFrom)); end || err != nil {
 			return end, got, err
 		}
+		waitFrom = time.Now()
 	}
 }
 
@@ -132,8 +142,9 @@ func (s *subscriber) subscribe(ctx context.Context) (end, got bool, err error) {
 // last. The budget is taken after the event is received, since only then
 // is its size known (reserving ahead would hold budget for every idle
 // subscription); the subscriber takes no further event meanwhile.
-func (s *subscriber) handle(ctx context.Context, ev *types.SubscribeToShardEvent) (bool, error) {
-	r := &response{recs: ev.Records, count: len(ev.Records), millisBehind: aws.ToInt64(ev.MillisBehindLatest)}
+func (s *subscriber) handle(ctx context.Context, ev *types.SubscribeToShardEvent, waited time.Duration) (bool, error) {
+	r := &response{recs: ev.Records, count: len(ev.Records), millisBehind: aws.ToInt64(ev.MillisBehindLatest),
+		at: time.Now(), latency: waited}
 	for i := range ev.Records {
 		r.data += int64(len(ev.Records[i].Data))
 	}

@@ -37,6 +37,7 @@ type shardWorker struct {
 	log      *slog.Logger
 	stopping <-chan struct{}
 
+	stat      *shardStat // for Status
 	proc      RecordProcessor
 	cp        *shardCheckpointer
 	processed checkpoint.Position // the last user record processed (or skipped as not ours)
@@ -77,11 +78,14 @@ func newShardWorker(ctx context.Context, c *Consumer, st *stream, l lease.Lease,
 // run is the worker's whole life; ctx is the one it was made with.
 func (w *shardWorker) run(ctx context.Context) {
 	w.log.Info("shard worker starting", "checkpoint", w.lease.Checkpoint.String())
+	w.begin()
+	defer w.end(ctx)
 	err := w.waitParents(ctx)
 	if err == nil {
 		err = stopped(ctx, w.stopping)
 	}
 	if err == nil {
+		w.setState(ShardInitializing)
 		err = w.retry(ctx, "create the processor", w.newProcessor)
 	}
 	if err == nil {
@@ -114,6 +118,7 @@ func (w *shardWorker) waitParents(ctx context.Context) error {
 			return nil
 		}
 		if !logged {
+			w.setState(ShardWaitingForParents)
 			w.log.Info("waiting for parent shards to be processed to their end", "parents", pending)
 			if g := w.st.syncer.graph.Load(); g != nil {
 				if _, ok := g.Shard(w.info.ShardID); !ok {
@@ -201,6 +206,7 @@ func safely(what string, fn func() error) (err error) {
 // (returning its last batch), the lease is lost or the consumer stops.
 func (w *shardWorker) process(ctx context.Context) (*fetchedBatch, error) {
 	f := w.newSource()
+	w.setState(ShardProcessing)
 	fctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -243,13 +249,17 @@ func (w *shardWorker) process(ctx context.Context) (*fetchedBatch, error) {
 	}
 }
 
-// newSource returns the shard's reader: a subscriber with enhanced fan-out,
-// else a fetcher.
+// newSource returns the shard's reader, reporting to the worker's Status:
+// a subscriber with enhanced fan-out, else a fetcher.
 func (w *shardWorker) newSource() source {
 	if w.c.cfg.Retrieval.FanOut() {
-		return newSubscriber(w.c, w.st, w.info.ShardID, w.lease.Checkpoint, w.converter())
+		s := newSubscriber(w.c, w.st, w.info.ShardID, w.lease.Checkpoint, w.converter())
+		s.stat = w.stat
+		return s
 	}
-	return newFetcher(w.c, w.st, w.info.ShardID, w.lease.Checkpoint, w.converter())
+	f := newFetcher(w.c, w.st, w.info.ShardID, w.lease.Checkpoint, w.converter())
+	f.stat = w.stat
+	return f
 }
 
 // converter returns the shard's record converter: it resumes after the
@@ -279,6 +289,7 @@ func (w *shardWorker) converter() converter {
 // the automatic checkpoint.
 func (w *shardWorker) handle(ctx context.Context, b *fetchedBatch) error {
 	w.noteMisrouted(b.res)
+	w.noteDropped(b.res)
 	if len(b.records) > 0 {
 		batch := &Batch{ShardID: w.info.ShardID, Stream: w.st.info, Records: b.records, MillisBehindLatest: b.millisBehind, cp: w.cp}
 		w.cp.setDelivered(b.records[len(b.records)-1].Position())
@@ -287,7 +298,7 @@ func (w *shardWorker) handle(ctx context.Context, b *fetchedBatch) error {
 				return err
 			}
 			batch.Attempt++
-			return w.processRecords(ctx, batch)
+			return w.processRecords(ctx, batch, b)
 		})
 		if err != nil {
 			return err
@@ -355,10 +366,13 @@ func (w *shardWorker) noteMisrouted(res convertResult) {
 		"user_records_delivered", m.delivered)
 }
 
-// processRecords calls the processor; a panic becomes an error, so the
-// batch is retried rather than the process crashing.
-func (w *shardWorker) processRecords(ctx context.Context, b *Batch) error {
-	return safely("ProcessRecords", func() error { return w.proc.ProcessRecords(ctx, b) })
+// processRecords calls the processor on b, made of fb; a panic becomes an
+// error, so the batch is retried rather than the process crashing.
+func (w *shardWorker) processRecords(ctx context.Context, b *Batch, fb *fetchedBatch) error {
+	start := w.startProcessing(fb)
+	err := safely("ProcessRecords", func() error { return w.proc.ProcessRecords(ctx, b) })
+	w.endProcessing(b, fb, start, err)
+	return err
 }
 
 // autoCheckpoint writes the processed position at once when the last write
@@ -414,6 +428,7 @@ func (w *shardWorker) retry(ctx context.Context, what string, fn func(context.Co
 // Each step is retried until it succeeds, the lease is lost or the consumer
 // stops; the next owner then redoes what is missing.
 func (w *shardWorker) finish(ctx context.Context, end *fetchedBatch) {
+	w.setState(ShardEnding)
 	children := w.c.co.childrenOf(w.st, w.info.ShardID, end.children, w.childCheckpoint())
 	steps := []struct {
 		what string
@@ -487,6 +502,7 @@ func (w *shardWorker) afterInterrupt(ctx context.Context, err error) {
 // (finalWrites). Otherwise the processed records would be read again and
 // the other workers would wait FailoverTime for the lease to expire.
 func (w *shardWorker) shutdown(ctx context.Context) {
+	w.setState(w.shutdownState())
 	if sn, ok := w.proc.(ShutdownNotifiee); ok {
 		if err := safely("ShutdownRequested", func() error { return sn.ShutdownRequested(ctx, w.info) }); err != nil {
 			w.log.Warn("ShutdownRequested failed", "error", err)

@@ -107,6 +107,7 @@ import (
 type view struct {
 	me        string
 	total     int                 // N
+	rows      int                 // rows read, finished and malformed ones included
 	mine      int                 // this worker's load
 	available []*Lease            // sorted by key
 	lingering map[string]bool     // keys of available leases already available at this worker's last full plan

@@ -75,7 +75,7 @@ func (m *Manager) Release(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	return m.release(ctx, h)
+	return m.release(ctx, h, ReasonRequested)
 }
 
 // writeCheckpoint is Checkpoint, with children for FinishShard.
@@ -106,7 +106,7 @@ func (m *Manager) writeCheckpoint(ctx context.Context, key string, pos checkpoin
 	if len(children) > 0 {
 		l.ChildShardIDs = children
 	}
-	res, err := m.write(ctx, h, "checkpoint "+pos.String(), l, m.store.UpdateCheckpoint)
+	res, err := m.checkpointWrite(ctx, h, checkpointKind(pos), "checkpoint "+pos.String(), l, false)
 	if err != nil {
 		return err
 	}
@@ -115,13 +115,14 @@ func (m *Manager) writeCheckpoint(ctx context.Context, key string, pos checkpoin
 		// An earlier checkpoint whose answer was lost had landed beyond pos.
 		return behindError(key, pos, res.Checkpoint)
 	}
-	m.log.Debug("checkpoint", slog.String("lease", key), slog.String("position", pos.String()))
+	m.log.Debug("checkpoint", slog.String("shard", key), slog.String("position", pos.String()))
 	return nil
 }
 
 // release writes h's deferred checkpoint, then releases it, and forgets it;
-// if it cannot even take h's lock before ctx ends, h stays held.
-func (m *Manager) release(ctx context.Context, h *heldLease) error {
+// if it cannot even take h's lock before ctx ends, h stays held. why is
+// the reason the hooks are told.
+func (m *Manager) release(ctx context.Context, h *heldLease, why LeaseReason) error {
 	if err := h.acquire(ctx); err != nil {
 		return err
 	}
@@ -141,7 +142,7 @@ func (m *Manager) release(ctx context.Context, h *heldLease) error {
 	if def != nil && def.Compare(l.Checkpoint) > 0 {
 		req := l
 		req.Checkpoint, req.PendingCheckpoint = *def, nil
-		if l, err = m.writeAs(ctx, h, "checkpoint before release", req, m.store.UpdateCheckpoint, true); err != nil {
+		if l, err = m.checkpointWrite(ctx, h, CheckpointBeforeRelease, "checkpoint before release", req, true); err != nil {
 			return err
 		}
 	}
@@ -150,10 +151,12 @@ func (m *Manager) release(ctx context.Context, h *heldLease) error {
 		return err
 	}
 	if res.Owner != "" {
-		m.log.Info("lease handed over", slog.String("lease", h.key), slog.String("to", res.Owner), slog.Int64("counter", res.Counter))
+		m.log.Info("lease handed over", slog.String("shard", h.key), slog.String("to", res.Owner), slog.Int64("counter", res.Counter))
+		m.hooks.onLeaseEvent(m.handedOffEvent(res))
 		return nil
 	}
-	m.log.Info("lease released", slog.String("lease", h.key), slog.Int64("counter", res.Counter))
+	m.log.Info("lease released", slog.String("shard", h.key), slog.Int64("counter", res.Counter))
+	m.hooks.onLeaseEvent(m.leaseEvent(LeaseReleased, why, res, nil))
 	return nil
 }
 
@@ -161,6 +164,13 @@ func (m *Manager) forget(h *heldLease) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.forgetLocked(h)
+}
+
+func checkpointKind(pos checkpoint.Position) CheckpointKind {
+	if pos.IsShardEnd() {
+		return CheckpointShardEnd
+	}
+	return CheckpointNow
 }
 
 func behindError(key string, pos, stored checkpoint.Position) error {

@@ -93,6 +93,16 @@ type Config struct {
 	// Default: discard.
 	Logger *slog.Logger
 
+	// Stream names the stream whose shards the leases are, in hook events.
+	// Optional: the consumer sets it. The events of a multi-stream lease
+	// name its own stream (and shard), from its key.
+	Stream string
+
+	// Hooks observe the Manager, for metrics: each receives the events of
+	// the Hook* interfaces it implements (see Hook for the contract: called
+	// synchronously, concurrently, and must not block). Default: none.
+	Hooks []Hook
+
 	// OnAcquired is called after this worker took a lease (unowned, expired,
 	// its own orphan, or stolen), with a copy of it. Optional.
 	//

@@ -9,10 +9,14 @@ const (
 	eventHandOff                   // OnHandOff
 )
 
-// event is a lease acquired, lost or asked for, for the callbacks.
+// event is a lease acquired, lost or asked for, for the callbacks, and for
+// the hooks: hook is the hooks' event, or the zero LeaseEvent (Kind 0) when
+// the hooks were told already (a lease handed off reported to OnLost when
+// OnHandOff is nil).
 type event struct {
 	kind  eventKind
 	lease Lease
+	hook  LeaseEvent
 }
 
 // callback returns the callback for ev's kind, or nil if none is set.
@@ -30,7 +34,7 @@ func (m *Manager) callback(kind eventKind) func(Lease) {
 // the held set changes, so the queue's order is the order the events
 // happened; one goroutine (deliverEvents) calls the callbacks in that order.
 func (m *Manager) emitLocked(ev event) {
-	if m.callback(ev.kind) == nil {
+	if m.callback(ev.kind) == nil && (ev.hook.Kind == 0 || len(m.hooks.leaseEvent) == 0) {
 		return
 	}
 	m.events.Push(ev)
@@ -50,8 +54,9 @@ func (m *Manager) deliverEvents(stop <-chan struct{}) {
 	}
 }
 
-// deliverQueued calls the callbacks for the events queued now, outside
-// Manager.mu, so that they may call Held or Lease.
+// deliverQueued calls the hooks and the callbacks for the events queued
+// now, outside Manager.mu, so that they may call Held or Lease. The hooks
+// hear of an event just before its callback.
 func (m *Manager) deliverQueued() {
 	for {
 		evs := m.events.Drain()
@@ -59,7 +64,12 @@ func (m *Manager) deliverQueued() {
 			return
 		}
 		for _, ev := range evs {
-			m.callback(ev.kind)(ev.lease)
+			if ev.hook.Kind != 0 {
+				m.hooks.onLeaseEvent(ev.hook)
+			}
+			if cb := m.callback(ev.kind); cb != nil {
+				cb(ev.lease)
+			}
 		}
 	}
 }

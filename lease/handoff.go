@@ -83,9 +83,10 @@ func (m *Manager) refusalFound(ctx context.Context, err error, key string) (Leas
 // askedLocked reports that another worker asked for h: to OnHandOff, or, if
 // there is none, to the hand-off loop, which releases h at once.
 func (m *Manager) askedLocked(h *heldLease) {
-	m.log.Info("hand-off asked", slog.String("lease", h.key), slog.String("to", h.lease.Owner), slog.Int64("counter", h.lease.Counter))
+	m.log.Info("hand-off asked", slog.String("shard", h.key), slog.String("to", h.lease.Owner), slog.Int64("counter", h.lease.Counter))
+	ev := event{kind: eventHandOff, lease: h.lease.Clone(), hook: m.handOffAskedEvent(h.lease)}
+	m.emitLocked(ev) // the hooks hear of it even when OnHandOff is nil
 	if m.cfg.OnHandOff != nil {
-		m.emitLocked(event{kind: eventHandOff, lease: h.lease.Clone()})
 		return
 	}
 	m.released = append(m.released, h)
@@ -114,14 +115,14 @@ func (m *Manager) handOffOne(ctx context.Context, l Lease) bool {
 		if errors.Is(err, ErrConflict) || ctx.Err() != nil {
 			level = slog.LevelDebug
 		}
-		m.log.Log(ctx, level, "asking for a lease failed", slog.String("lease", l.Key), slog.String("owner", l.Owner), slog.Any("error", err))
+		m.log.Log(ctx, level, "asking for a lease failed", slog.String("shard", l.Key), slog.String("owner", l.Owner), slog.Any("error", err))
 		return false
 	}
 	m.mu.Lock()
 	m.incoming[l.Key] = &incoming{lease: res, since: time.Now()}
 	m.mu.Unlock()
 	m.wakeHandOffs()
-	m.log.Info("asked for a lease", slog.String("lease", l.Key), slog.String("owner", l.Owner))
+	m.log.Info("asked for a lease", slog.String("shard", l.Key), slog.String("owner", l.Owner))
 	return true
 }
 
@@ -155,8 +156,8 @@ func (m *Manager) releaseAsked(ctx context.Context) {
 	m.mu.Unlock()
 	parallel(m, hs, func(h *heldLease) {
 		l, _, _ := m.current(h)
-		if err := m.release(ctx, h); err != nil && ctx.Err() == nil {
-			m.log.Warn("hand-off release failed", slog.String("lease", h.key), slog.Any("error", err))
+		if err := m.release(ctx, h, ReasonHandOff); err != nil && ctx.Err() == nil {
+			m.log.Warn("hand-off release failed", slog.String("shard", h.key), slog.Any("error", err))
 		}
 		m.mu.Lock()
 		defer m.mu.Unlock()
@@ -202,7 +203,7 @@ func (m *Manager) pollOne(ctx context.Context, key string) {
 	case errors.Is(err, ErrLeaseNotFound):
 		m.stopWaiting(key, "deleted")
 	case err != nil:
-		m.log.Debug("reading a lease handed to this worker failed", slog.String("lease", key), slog.Any("error", err))
+		m.log.Debug("reading a lease handed to this worker failed", slog.String("shard", key), slog.Any("error", err))
 	case held:
 		m.stopWaiting(key, "already held")
 	case l.Finished():
@@ -215,8 +216,8 @@ func (m *Manager) pollOne(ctx context.Context, key string) {
 		switch {
 		case m.stopTaking.Load():
 			m.stopWaiting(key, "timed out while stopping")
-		case m.takeOne(ctx, l):
-			m.log.Warn("hand-off timed out; took the lease from its holder", slog.String("lease", key),
+		case m.takeOne(ctx, l, acquireHandOffTimedOut, l.CheckpointOwner):
+			m.log.Warn("hand-off timed out; took the lease from its holder", slog.String("shard", key),
 				slog.String("holder", l.CheckpointOwner), slog.Duration("waited", time.Since(in.since)))
 			m.stopWaiting(key, "")
 		}
@@ -242,8 +243,8 @@ func (m *Manager) handedOver(ctx context.Context, l Lease, from string) {
 		}
 		return
 	}
-	if m.takeOne(ctx, l) {
-		m.log.Info("lease handed over", slog.String("lease", l.Key), slog.String("from", from), slog.String("checkpoint", l.Checkpoint.String()))
+	if m.takeOne(ctx, l, acquireHandedOver, from) {
+		m.log.Info("lease handed over", slog.String("shard", l.Key), slog.String("from", from), slog.String("checkpoint", l.Checkpoint.String()))
 		m.stopWaiting(l.Key, "")
 	}
 	// A refused take: the lease changed since it was read (another worker
@@ -255,7 +256,7 @@ func (m *Manager) stopWaiting(key, why string) {
 	delete(m.incoming, key)
 	m.mu.Unlock()
 	if why != "" {
-		m.log.Info("stopped waiting for a hand-off", slog.String("lease", key), slog.String("reason", why))
+		m.log.Info("stopped waiting for a hand-off", slog.String("shard", key), slog.String("reason", why))
 	}
 }
 

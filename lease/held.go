@@ -148,7 +148,7 @@ func (m *Manager) writeAs(ctx context.Context, h *heldLease, op string, req Leas
 		}
 		return res.Clone(), nil
 	case isLost(err) && !releasing:
-		m.dropLocked(h, op+" refused")
+		m.dropLocked(h, ReasonRefused, op+" refused", err)
 	}
 	return Lease{}, fmt.Errorf("lease %s: %s: %w", h.key, op, err)
 }
@@ -173,7 +173,7 @@ func (m *Manager) inspectRefusal(ctx context.Context, h *heldLease, err error, r
 		// still ours, one write further. Write again on top of it. The
 		// renewal time stays that of the last write known to have landed
 		// until this one succeeds.
-		m.log.Info("recovered from a write that succeeded unseen", slog.String("lease", h.key), slog.Int64("counter", found.Counter))
+		m.log.Info("recovered from a write that succeeded unseen", slog.String("shard", h.key), slog.Int64("counter", found.Counter))
 	}
 	return found, how
 }
@@ -198,15 +198,16 @@ func (m *Manager) untilDrop(h *heldLease) time.Duration {
 // for renewals and checkpoints; nothing else means the lease is gone.
 func isLost(err error) bool { return errors.Is(err, ErrLeaseLost) }
 
-// dropLocked stops holding h because it was lost, and reports it to OnLost.
-func (m *Manager) dropLocked(h *heldLease, why string) {
+// dropLocked stops holding h because it was lost, and reports it to OnLost
+// and the hooks; err is the refused write's, if any.
+func (m *Manager) dropLocked(h *heldLease, reason LeaseReason, why string, err error) {
 	if h.gone {
 		return
 	}
 	h.gone = true
 	m.removeLocked(h)
-	m.log.Info("lease lost", slog.String("lease", h.key), slog.Int64("counter", h.lease.Counter), slog.String("reason", why))
-	m.emitLocked(event{kind: eventLost, lease: h.lease.Clone()})
+	m.log.Info("lease lost", slog.String("shard", h.key), slog.Int64("counter", h.lease.Counter), slog.String("reason", why))
+	m.emitLocked(event{kind: eventLost, lease: h.lease.Clone(), hook: m.leaseEvent(LeaseLost, reason, h.lease, err)})
 }
 
 // forgetLocked stops holding h without telling OnLost: it was released.
@@ -224,10 +225,11 @@ func (m *Manager) removeLocked(h *heldLease) {
 	}
 }
 
-// addLocked starts holding l, taken by a write that started at renewed.
-func (m *Manager) addLocked(l Lease, renewed time.Time) {
+// addLocked starts holding l, taken by a write that started at renewed;
+// took is the event for the hooks.
+func (m *Manager) addLocked(l Lease, renewed time.Time, took LeaseEvent) {
 	m.held[l.Key] = newHeldLease(l, renewed)
-	m.emitLocked(event{kind: eventAcquired, lease: l.Clone()})
+	m.emitLocked(event{kind: eventAcquired, lease: l.Clone(), hook: took})
 }
 
 // clearDeferred forgets the deferred checkpoint d if it is still the one

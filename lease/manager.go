@@ -51,6 +51,7 @@ type Manager struct {
 	store Store
 	cfg   Config
 	log   *slog.Logger
+	hooks hooks
 
 	hstore HandOffStore // store, if it supports hand-offs; nil otherwise
 	wstore WorkerStore  // store, if it keeps worker rows; nil otherwise
@@ -60,6 +61,7 @@ type Manager struct {
 	incoming    map[string]*incoming  // guarded by mu: hand-offs to this worker, not yet taken
 	released    []*heldLease          // guarded by mu: leases asked for, to release (OnHandOff is nil)
 	table       []Lease               // guarded by mu: the last scan, sorted by key
+	scannedAt   time.Time             // guarded by mu: when the last scan read the table
 	events      *queue.Queue[event]   // for the event goroutine; pushed under mu, in the order events happen
 	self        Worker                // guarded by mu: this worker's row as last written
 	announcedAt time.Time             // guarded by mu: when this worker's row was first written
@@ -98,6 +100,7 @@ func NewManager(store Store, cfg Config) (*Manager, error) {
 	m := &Manager{
 		store:        store,
 		cfg:          cfg,
+		hooks:        newHooks(cfg.Hooks),
 		log:          cfg.Logger.With(slog.String("worker", cfg.WorkerID)),
 		held:         make(map[string]*heldLease),
 		incoming:     make(map[string]*incoming),
@@ -207,8 +210,8 @@ func (m *Manager) releaseAll(ctx context.Context) {
 	wg.Go(func() { m.abandonIncoming(ctx) })
 	defer wg.Wait()
 	parallel(m, m.entries(), func(h *heldLease) {
-		if err := m.release(ctx, h); err != nil && !errors.Is(err, ErrLeaseLost) {
-			m.log.Warn("final release failed; the lease will expire", slog.String("lease", h.key), slog.Any("error", err))
+		if err := m.release(ctx, h, ReasonShutdown); err != nil && !errors.Is(err, ErrLeaseLost) {
+			m.log.Warn("final release failed; the lease will expire", slog.String("shard", h.key), slog.Any("error", err))
 		}
 	})
 	// A release that could not even wait for its lease's lock in time left

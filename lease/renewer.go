@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/gokcl/kcl/checkpoint"
 )
 
 // runRenewer renews the held leases every RenewInterval and drops those not
@@ -90,23 +92,34 @@ func (m *Manager) renew(ctx context.Context, h *heldLease, force bool) {
 		op, do = "renew with deferred checkpoint", m.store.UpdateCheckpoint
 		req.Checkpoint, req.PendingCheckpoint = *def, nil
 	}
-	res, err := m.write(ctx, h, op, req, do)
+	res, err := m.renewWrite(ctx, h, op, req, do, def)
 	if err != nil && !isLost(err) && ctx.Err() == nil {
 		// A passing fault (or a write that gave up): try once more at once
 		// rather than a whole RenewInterval later, which can be too late.
-		m.log.Warn("renewal failed; retrying", slog.String("lease", h.key), slog.Int64("counter", l.Counter), slog.Any("error", err))
-		res, err = m.write(ctx, h, op, req, do)
+		m.log.Warn("renewal failed; retrying", slog.String("shard", h.key), slog.Int64("counter", l.Counter), slog.Any("error", err))
+		res, err = m.renewWrite(ctx, h, op, req, do, def)
 	}
 	if err != nil {
 		if !isLost(err) && ctx.Err() == nil {
-			m.log.Warn("renewal failed; retrying next interval", slog.String("lease", h.key), slog.Int64("counter", l.Counter), slog.Any("error", err))
+			m.log.Warn("renewal failed; retrying next interval", slog.String("shard", h.key), slog.Int64("counter", l.Counter), slog.Any("error", err))
 		}
 		return
 	}
 	if def != nil {
 		m.clearDeferred(h, def)
 	}
-	m.log.Debug(op, slog.String("lease", h.key), slog.Int64("counter", res.Counter))
+	m.log.Debug(op, slog.String("shard", h.key), slog.Int64("counter", res.Counter))
+}
+
+// renewWrite is one renewal write, carrying the deferred checkpoint def if
+// not nil, reported to the hooks unless the Manager is stopping.
+func (m *Manager) renewWrite(ctx context.Context, h *heldLease, op string, req Lease, do storeWrite, def *checkpoint.Position) (Lease, error) {
+	start := time.Now()
+	res, err := m.write(ctx, h, op, req, do)
+	if err == nil || ctx.Err() == nil {
+		m.noteRenewal(h.key, start, def, err)
+	}
+	return res, err
 }
 
 // renewedWithin reports whether h's last renewal started less than d ago.
@@ -129,7 +142,7 @@ func (m *Manager) dropOverdue(now time.Time) time.Duration {
 		}
 		age := now.Sub(h.lastRenewed)
 		if age >= limit {
-			m.dropLocked(h, "not renewed within "+limit.String())
+			m.dropLocked(h, ReasonNotRenewed, "not renewed within "+limit.String(), nil)
 			continue
 		}
 		next = min(next, limit-age)

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -55,10 +56,13 @@ func (m *Manager) runTaker(ctx context.Context) {
 
 // takerCycle runs one scan and its takes, and returns when to scan next.
 func (m *Manager) takerCycle(ctx context.Context) time.Time {
+	start := time.Now()
 	v, err := m.scan(ctx)
+	scanned := time.Since(start)
 	if err != nil {
 		if ctx.Err() == nil {
 			m.log.Warn("lease table scan failed", slog.Any("error", err))
+			m.noteTakerCycle(start, scanned, nil, plan{}, 0, 0, err)
 		}
 		return time.Now().Add(min(m.cfg.TakerInterval, m.cfg.RenewInterval))
 	}
@@ -70,9 +74,13 @@ func (m *Manager) takerCycle(ctx context.Context) time.Time {
 		if !p.probe {
 			m.markPlanned(v.available)
 		}
-		if !m.carryOut(ctx, p) {
+		taken, asked := m.carryOut(ctx, p)
+		m.noteTakerCycle(start, scanned, v, p, taken, asked, nil)
+		if p.probe && taken+asked == 0 && ctx.Err() == nil {
 			return time.Now().Add(probeRetry(m.cfg.TakerInterval))
 		}
+	} else {
+		m.noteTakerCycle(start, scanned, v, plan{}, 0, 0, nil)
 	}
 	m.scanMu.Lock()
 	defer m.scanMu.Unlock()
@@ -108,12 +116,13 @@ func (m *Manager) scan(ctx context.Context) (*view, error) {
 	}
 	held, waiting := m.heldStates()
 	v := m.classify(leases, held, waiting, now)
+	v.rows = len(leases)
 	if m.wstore != nil {
 		v.present, v.dead = m.observeWorkers(workers, now)
 		v.visible = m.announced.Load()
 	}
 	m.mu.Lock()
-	m.table = leases
+	m.table, m.scannedAt = leases, now
 	m.mu.Unlock()
 	m.log.Debug("scanned lease table", slog.Int("leases", len(leases)), slog.Int("unfinished", v.total), slog.Int("held", v.mine))
 	return v, nil
@@ -189,7 +198,7 @@ func (m *Manager) classify(leases []Lease, held map[string]heldState, waiting ma
 			// Neither takeable nor countable: skip it, and say so once.
 			if !o.malformed {
 				o.malformed = true
-				m.log.Warn("skipping a lease row that cannot be read; repair it", slog.String("lease", l.Key), slog.Any("error", l.Malformed))
+				m.log.Warn("skipping a lease row that cannot be read; repair it", slog.String("shard", l.Key), slog.Any("error", l.Malformed))
 			}
 			continue
 		}
@@ -266,42 +275,60 @@ func (m *Manager) observe(l *Lease, now time.Time) *observation {
 	return o
 }
 
-// carryOut makes the plan's writes, at most writeParallelism at a time. It
-// returns false if the plan was a probe and every candidate failed. A steal
-// is a hand-off on a HandOffStore, a take otherwise.
-func (m *Manager) carryOut(ctx context.Context, p plan) bool {
-	type move struct {
-		l     Lease
-		steal bool
-	}
-	var moves []move
+// carryOut makes the plan's writes, at most writeParallelism at a time, and
+// returns how many leases it took, and how many it asked their holders for:
+// a steal is a hand-off on a HandOffStore, a take otherwise. A probe stops
+// at its first success.
+func (m *Manager) carryOut(ctx context.Context, p plan) (taken, asked int) {
+	moves := make([]move, 0, len(p.take)+len(p.steal))
 	for _, l := range p.take {
 		moves = append(moves, move{l, false})
 	}
 	for _, l := range p.steal {
 		moves = append(moves, move{l, true})
 	}
+	var nTaken, nAsked atomic.Int32
 	do := func(mv move) bool {
-		if mv.steal && m.hstore != nil {
-			return m.handOffOne(ctx, mv.l)
+		switch {
+		case mv.steal && m.hstore != nil:
+			return count(&nAsked, m.handOffOne(ctx, mv.l))
+		case mv.steal:
+			return count(&nTaken, m.takeOne(ctx, mv.l, acquireSteal, ""))
 		}
-		return m.takeOne(ctx, mv.l)
+		return count(&nTaken, m.takeOne(ctx, mv.l, acquireAvailable, ""))
 	}
 	if p.probe {
 		for _, mv := range moves {
 			if ctx.Err() != nil || do(mv) {
-				return true
+				break
 			}
 		}
-		return false
+	} else {
+		parallel(m, moves, func(mv move) { do(mv) })
 	}
-	parallel(m, moves, func(mv move) { do(mv) })
-	return true
+	return int(nTaken.Load()), int(nAsked.Load())
+}
+
+// move is a lease a plan gives this worker; steal when it is another live
+// worker's.
+type move struct {
+	l     Lease
+	steal bool
+}
+
+// count adds one to n if ok, and returns ok.
+func count(n *atomic.Int32, ok bool) bool {
+	if ok {
+		n.Add(1)
+	}
+	return ok
 }
 
 // takeOne takes l as observed, conditionally on its owner and counter, and
-// starts holding it. ErrConflict means someone moved first: skip it.
-func (m *Manager) takeOne(ctx context.Context, l Lease) bool {
+// starts holding it. ErrConflict means someone moved first: skip it. how
+// and from (the holder of a lease handed to this worker) are for the
+// hooks' event.
+func (m *Manager) takeOne(ctx context.Context, l Lease, how acquisition, from string) bool {
 	if m.stopTaking.Load() {
 		return false // a plan under way when StopTaking came
 	}
@@ -314,12 +341,12 @@ func (m *Manager) takeOne(ctx context.Context, l Lease) bool {
 		if errors.Is(err, ErrConflict) || ctx.Err() != nil {
 			level = slog.LevelDebug // someone renewed, took or released it first
 		}
-		m.log.Log(ctx, level, "taking a lease failed", slog.String("lease", l.Key), slog.String("owner", l.Owner),
+		m.log.Log(ctx, level, "taking a lease failed", slog.String("shard", l.Key), slog.String("owner", l.Owner),
 			slog.Int64("counter", l.Counter), slog.Any("error", err))
 		return false
 	}
 	m.mu.Lock()
-	m.addLocked(res, started)
+	m.addLocked(res, started, m.tookEvent(l, res, how, from))
 	m.mu.Unlock()
 	select {
 	case m.heldAdded <- struct{}{}:
@@ -329,7 +356,7 @@ func (m *Manager) takeOne(ctx context.Context, l Lease) bool {
 	if l.Owner != "" && l.Owner != m.cfg.WorkerID {
 		msg = "lease taken from " + l.Owner
 	}
-	m.log.Info(msg, slog.String("lease", l.Key), slog.String("owner", l.Owner), slog.Int64("counter", res.Counter))
+	m.log.Info(msg, slog.String("shard", l.Key), slog.String("owner", l.Owner), slog.Int64("counter", res.Counter))
 	return true
 }
 

@@ -19,7 +19,7 @@ func TestUsableJudgesByTheClockNotTheDropTimer(t *testing.T) {
 		m, err := NewManager(NewMemoryStore(), Config{WorkerID: "w"})
 		require.NoError(t, err)
 		m.mu.Lock()
-		m.addLocked(Lease{Key: "shard-0", Owner: "w", Checkpoint: checkpoint.TrimHorizon}, time.Now())
+		m.addLocked(Lease{Key: "shard-0", Owner: "w", Checkpoint: checkpoint.TrimHorizon}, time.Now(), LeaseEvent{})
 		m.mu.Unlock()
 		require.True(t, m.Usable("shard-0"))
 		require.False(t, m.Usable("shard-1"), "not held")

@@ -277,7 +277,11 @@ var buildWorker = sync.OnceValues(func() (string, error) {
 	}
 	workerDir = dir
 	bin := filepath.Join(dir, "worker")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/gokcl/kcl/examples/worker").CombinedOutput()
+	// examples/ is a module of its own (its worker serves Prometheus
+	// metrics, which the library does not depend on).
+	cmd := exec.Command("go", "build", "-o", bin, "./worker")
+	cmd.Dir = filepath.Join("..", "..", "examples")
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("go build examples/worker: %v\n%s", err, out)
 	}

@@ -2,7 +2,7 @@
 // on AWS and prints each record. Run several copies with the same -app and
 // they share the shards.
 //
-//	go run ./examples/basic -stream orders -app orders-printer -region eu-west-1
+//	cd examples && go run ./basic -stream orders -app orders-printer -region eu-west-1
 //
 // Credentials come from the usual AWS sources (environment, profile, role).
 // The lease table (named after -app) is created if missing.

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"math/big"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,6 +35,7 @@ type env struct {
 	table   *lease.DynamoStore
 	tracker *tracker
 	view    *view
+	metrics *metricsServer
 
 	mu      sync.Mutex
 	workers map[string]*worker
@@ -41,6 +44,7 @@ type env struct {
 // worker is one consumer running in this process.
 type worker struct {
 	id     string
+	c      *consumer.Consumer
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -74,12 +78,16 @@ func newEnv(ctx context.Context, o options, logger *slog.Logger) (*env, error) {
 	if err != nil {
 		return nil, err
 	}
+	if e.metrics, err = newMetricsServer(o.metricsAddr, e); err != nil {
+		return nil, err
+	}
 	e.view = newView(e)
 	return e, nil
 }
 
 // play runs the whole scenario and returns its summary.
 func (e *env) play(ctx context.Context) (*summary, error) {
+	e.view.event(fmt.Sprintf("the workers' metrics: %s/metrics (Prometheus), their status: %s/status", e.metrics.url, e.metrics.url))
 	if err := e.createStream(ctx); err != nil {
 		return nil, err
 	}
@@ -96,10 +104,10 @@ func (e *env) play(ctx context.Context) (*summary, error) {
 	if err == nil {
 		err = e.drain(ctx)
 	}
-	e.stopAll()
 	stopView()
 	<-viewDone
-	e.view.render(context.Background(), true)
+	e.view.render(context.Background(), true) // while the workers still hold their shards
+	e.stopAll()
 	s := e.tracker.summary()
 	if s.unprocessed > 0 {
 		// Stopped early: the checkpoints the workers left in the lease
@@ -198,10 +206,11 @@ func (e *env) startWorker(id string) {
 		InitialPosition:   consumer.TrimHorizon,
 		ShardSyncInterval: 5 * time.Second,
 		PollInterval:      200 * time.Millisecond,
-		Logger:            e.log.With("demo_worker", id),
+		Logger:            e.log,
+		Hooks:             []consumer.Hook{e.metrics.metrics},
 		NewProcessor: func(string) consumer.RecordProcessor {
 			return consumer.RecordProcessorFunc(func(_ context.Context, b *consumer.Batch) error {
-				e.tracker.record(id, b)
+				e.tracker.record(b)
 				return nil
 			})
 		},
@@ -210,7 +219,7 @@ func (e *env) startWorker(id string) {
 		panic(err) // the configuration above is fixed: a failure is a bug
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &worker{id: id, cancel: cancel, done: make(chan error, 1)}
+	w := &worker{id: id, c: c, cancel: cancel, done: make(chan error, 1)}
 	go func() { w.done <- c.Run(ctx) }()
 	e.mu.Lock()
 	e.workers[id] = w
@@ -229,6 +238,18 @@ func (e *env) stopWorker(id string) {
 	if err := <-w.done; err != nil {
 		e.view.event(fmt.Sprintf("%s stopped with error: %v", id, err))
 	}
+}
+
+// statuses returns the Status of every worker running, by worker id.
+func (e *env) statuses() []consumer.Status {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]consumer.Status, 0, len(e.workers))
+	for _, w := range e.workers {
+		out = append(out, w.c.Status())
+	}
+	slices.SortFunc(out, func(a, b consumer.Status) int { return strings.Compare(a.WorkerID, b.WorkerID) })
+	return out
 }
 
 func (e *env) stopAll() {

@@ -1,8 +1,9 @@
 // Command demo is what `make demo` runs: a producer writes KPL-aggregated
 // records to a new stream while three gokcl workers in this process consume
 // it; midway the stream is split and merged and one worker is stopped and
-// restarted. A live view shows each shard's owner, checkpoint, records and
-// lag. It ends with one line such as
+// restarted. A live view shows each shard's owner, state, checkpoint,
+// records and lag, from the workers' Status, and where their metrics are
+// served for Prometheus. It ends with one line such as
 //
 //	produced 200000, processed 200000, lost 0, duplicates 0, out of order 0
 //
@@ -40,6 +41,7 @@ type options struct {
 	rate                  int
 	logFile               string
 	fanOut                bool
+	metricsAddr           string
 }
 
 func main() {
@@ -51,6 +53,7 @@ func main() {
 	flag.IntVar(&o.rate, "rate", 5000, "user records produced per second")
 	flag.StringVar(&o.logFile, "log", "", "write the workers' logs to this file")
 	flag.BoolVar(&o.fanOut, "fanout", false, "read with enhanced fan-out (SubscribeToShard) instead of polling")
+	flag.StringVar(&o.metricsAddr, "metrics-addr", "127.0.0.1:0", "serve the workers' metrics (/metrics) and status (/status) here; port 0 picks one")
 	flag.Parse()
 	if o.kinesisURL == "" || o.dynamoURL == "" {
 		fmt.Fprintln(os.Stderr, "demo: set GOKCL_KINESIS_ENDPOINT and GOKCL_DYNAMODB_ENDPOINT (make demo does), or pass -kinesis-endpoint and -dynamodb-endpoint")
@@ -86,6 +89,7 @@ func run(ctx context.Context, o options) (*summary, error) {
 		return nil, err
 	}
 	defer env.cleanup()
+	defer func() { _ = env.metrics.shutdown() }()
 	return env.play(ctx)
 }
 

@@ -12,9 +12,10 @@ import (
 )
 
 // tracker counts what was produced and processed: every record id once
-// (duplicates beyond), per-key order of first deliveries, per-shard totals,
-// and where each record was stored, so that a record never processed can be
-// told lost (a checkpoint passed it) from not processed yet.
+// (duplicates beyond), per-key order of first deliveries, and where each
+// record was stored, so that a record never processed can be told lost (a
+// checkpoint passed it) from not processed yet. What each worker holds, and
+// each shard's lag, the view reads from the consumers' Status.
 type tracker struct {
 	mu           sync.Mutex
 	seen         []uint32 // deliveries per record id
@@ -24,7 +25,6 @@ type tracker struct {
 	dups         int
 	outOfOrder   int
 	lastByKey    map[string]int
-	shards       map[string]*shardStat
 	lastProgress time.Time // when a record was last processed for the first time
 }
 
@@ -32,12 +32,6 @@ type tracker struct {
 type place struct {
 	shard string
 	pos   checkpoint.Position
-}
-
-type shardStat struct {
-	records int
-	lag     int64
-	worker  string
 }
 
 // summary is the outcome. A record produced and not processed is lost when
@@ -59,7 +53,7 @@ func (s summary) line() string {
 
 func newTracker(n int) *tracker {
 	return &tracker{seen: make([]uint32, n), stored: make([]place, n), lastByKey: map[string]int{},
-		shards: map[string]*shardStat{}, lastProgress: time.Now()}
+		lastProgress: time.Now()}
 }
 
 // produced notes that the records ids were stored in shard in the aggregate
@@ -73,17 +67,10 @@ func (t *tracker) produced(ids []int, shard, seq string) {
 	t.producedN += len(ids)
 }
 
-// record notes a batch processed by worker.
-func (t *tracker) record(worker string, b *consumer.Batch) {
+// record notes a processed batch.
+func (t *tracker) record(b *consumer.Batch) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	st := t.shards[b.ShardID]
-	if st == nil {
-		st = &shardStat{}
-		t.shards[b.ShardID] = st
-	}
-	st.records += len(b.Records)
-	st.lag, st.worker = b.MillisBehindLatest, worker
 	for _, r := range b.Records {
 		id, err := strconv.Atoi(string(r.Data))
 		if err != nil || id < 0 || id >= len(t.seen) {
@@ -143,14 +130,4 @@ func (t *tracker) classify(leases []lease.Lease) summary {
 		}
 	}
 	return s
-}
-
-func (t *tracker) shardStats() map[string]shardStat {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	out := make(map[string]shardStat, len(t.shards))
-	for id, s := range t.shards {
-		out[id] = *s
-	}
-	return out
 }

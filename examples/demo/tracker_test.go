@@ -19,8 +19,8 @@ func TestTrackerTellsLostFromNotProcessedYet(t *testing.T) {
 	tr.produced([]int{4, 5}, "shard-b", "300")
 	tr.produced([]int{6}, "shard-c", "400")
 	tr.produced([]int{7}, "shard-d", "500")
-	tr.record("w", &consumer.Batch{ShardID: "shard-a", Records: []consumer.Record{{Data: []byte("0"), PartitionKey: "k"}}})
-	tr.record("w", &consumer.Batch{ShardID: "shard-b", Records: []consumer.Record{{Data: []byte("4"), PartitionKey: "j"}}})
+	tr.record(&consumer.Batch{ShardID: "shard-a", Records: []consumer.Record{{Data: []byte("0"), PartitionKey: "k"}}})
+	tr.record(&consumer.Batch{ShardID: "shard-b", Records: []consumer.Record{{Data: []byte("4"), PartitionKey: "j"}}})
 
 	s := tr.summary()
 	require.Equal(t, summary{produced: 8, processed: 2, unprocessed: 6}, s, "without the table, nothing counts as lost")

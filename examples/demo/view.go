@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gokcl/kcl/checkpoint"
+	"github.com/gokcl/kcl/consumer"
 )
 
 // view draws the live table: on a terminal it redraws in place twice a
@@ -73,8 +74,9 @@ func (v *view) render(ctx context.Context, final bool) {
 		mode = "enhanced fan-out"
 	}
 	fmt.Fprintf(&b, "gokcl demo — stream %s — %s — %.0fs\n", v.e.stream, mode, time.Since(v.start).Seconds())
-	fmt.Fprintf(&b, "produced %d  processed %d  duplicates %d  out of order %d\n\n",
+	fmt.Fprintf(&b, "produced %d  processed %d  duplicates %d  out of order %d\n",
 		s.produced, s.processed, s.duplicates, s.outOfOrder)
+	fmt.Fprintf(&b, "metrics: %s/metrics  status: %s/status\n\n", v.e.metrics.url, v.e.metrics.url)
 	v.table(ctx, &b)
 	v.mu.Lock()
 	b.WriteString("\nevents:\n")
@@ -85,23 +87,45 @@ func (v *view) render(ctx context.Context, final bool) {
 	fmt.Fprint(v.out, b.String())
 }
 
+// table lists the shards each worker holds, from the workers' Status, and
+// counts the lease table's leases (finished ones, and those nobody holds).
 func (v *view) table(ctx context.Context, b *strings.Builder) {
+	type row struct {
+		worker string
+		s      consumer.ShardStatus
+	}
+	var rows []row
+	for _, st := range v.e.statuses() {
+		for _, s := range st.Shards {
+			rows = append(rows, row{st.WorkerID, s})
+		}
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].s.ShardID < rows[j].s.ShardID })
+	fmt.Fprintf(b, "%-22s %-9s %-22s %-26s %9s %9s\n", "SHARD", "WORKER", "STATE", "CHECKPOINT", "RECORDS", "LAG")
+	for _, r := range rows {
+		state := r.s.State.String()
+		if r.s.HandOffTo != "" {
+			state += " → " + r.s.HandOffTo
+		}
+		fmt.Fprintf(b, "%-22s %-9s %-22s %-26s %9d %7dms\n",
+			r.s.ShardID, r.worker, state, short(r.s.Checkpoint), r.s.RecordsProcessed, r.s.MillisBehindLatest)
+	}
 	leases, err := v.e.table.List(ctx)
 	if err != nil {
 		fmt.Fprintf(b, "(lease table: %v)\n", err)
 		return
 	}
-	stats := v.e.tracker.shardStats()
-	sort.Slice(leases, func(i, j int) bool { return leases[i].Key < leases[j].Key })
-	fmt.Fprintf(b, "%-22s %-10s %-26s %9s %8s\n", "SHARD", "OWNER", "CHECKPOINT", "RECORDS", "LAG")
+	finished, free := 0, 0
 	for _, l := range leases {
-		owner := l.Owner
-		if owner == "" {
-			owner = "-"
+		switch {
+		case l.Finished():
+			finished++
+		case l.Owner == "":
+			free++
 		}
-		st := stats[l.Key]
-		fmt.Fprintf(b, "%-22s %-10s %-26s %9d %7dms\n", l.Key, owner, short(l.Checkpoint), st.records, st.lag)
 	}
+	fmt.Fprintf(b, "lease table: %d leases, %d finished, %d held by nobody (RECORDS: processed since the worker took the lease)\n",
+		len(leases), finished, free)
 }
 
 // short abbreviates a sequence number to its last digits.

@@ -12,11 +12,15 @@
 //	<unix nanoseconds> <shard> <sequence>/<sub> <partition key> <data>
 //
 // It is what the crash and chaos tests start as separate processes (and kill,
-// pause and restart), and a template for a worker process of your own.
-// Endpoints can point at local test servers or LocalStack; without them the
-// SDK's defaults (AWS) apply.
+// pause and restart), and a template for a worker process of your own. With
+// -metrics-addr it serves the consumer's metrics for Prometheus on /metrics
+// and its health on /healthz (200 while it runs and renews its leases, 503
+// otherwise, with the consumer's Status as JSON), and says where on
+// standard error. Endpoints can point at local test servers or LocalStack;
+// without them the SDK's defaults (AWS) apply. The examples are a module of
+// their own: run them from examples/.
 //
-//	go run ./examples/worker -stream s -app a \
+//	cd examples && go run ./worker -stream s -app a \
 //	    -kinesis-endpoint http://127.0.0.1:4567 -dynamodb-endpoint http://127.0.0.1:4568
 //	go run ./examples/worker -streams orders,payments,audit -app a
 //
@@ -41,6 +45,8 @@
 //	-fail, -panic        probability that ProcessRecords fails with an error, or
 //	                     panics, before printing anything (the consumer must
 //	                     retry the batch, never skip it); -seed seeds the draws
+//	-metrics-addr        serve /metrics and /healthz on this address (host:port;
+//	                     port 0 picks one)
 //	-v, -debug           log to standard error at level info, or debug
 package main
 
@@ -91,6 +97,7 @@ func main() {
 	flag.Float64Var(&o.failRate, "fail", 0, "probability that ProcessRecords returns an error before printing")
 	flag.Float64Var(&o.panicRate, "panic", 0, "probability that ProcessRecords panics before printing")
 	flag.Uint64Var(&o.seed, "seed", 0, "seed of the -fail and -panic draws (default: from the clock)")
+	flag.StringVar(&o.metricsAddr, "metrics-addr", "", "serve /metrics and /healthz on this address (host:port; port 0 picks one)")
 	flag.Parse()
 	if (o.stream == "") == (o.streams == "") || o.app == "" {
 		flag.Usage()
@@ -117,6 +124,7 @@ type options struct {
 	delay                 time.Duration
 	failRate, panicRate   float64
 	seed                  uint64
+	metricsAddr           string
 }
 
 func run(o options) error {
@@ -149,6 +157,12 @@ func run(o options) error {
 	if o.trimHorizon {
 		start = consumer.TrimHorizon
 	}
+	var ms *metricsServer
+	if o.metricsAddr != "" {
+		if ms, err = newMetricsServer(o.metricsAddr); err != nil {
+			return err
+		}
+	}
 	cfg := consumer.Config{
 		StreamName:         o.stream,
 		AppName:            o.app,
@@ -163,6 +177,7 @@ func run(o options) error {
 		ShutdownTimeout:    o.shutdownTimeout,
 		MaxRecords:         o.maxRecords,
 		Logger:             logger,
+		Hooks:              ms.hooks(),
 		NewProcessor:       func(string) consumer.RecordProcessor { return p },
 	}
 	for _, name := range strings.Split(o.streams, ",") {
@@ -174,7 +189,12 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	return c.Run(ctx)
+	if ms == nil {
+		return c.Run(ctx)
+	}
+	ms.serve(c)
+	err = c.Run(ctx)
+	return errors.Join(err, ms.shutdown())
 }
 
 // printer is every shard's processor: it prints each record as a line.

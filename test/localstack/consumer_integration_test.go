@@ -271,7 +271,10 @@ func (p *workerProcess) count() int {
 func buildWorker(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "worker")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/gokcl/kcl/examples/worker")
+	// examples/ is a module of its own (its worker serves Prometheus
+	// metrics, which the library does not depend on).
+	cmd := exec.Command("go", "build", "-o", bin, "./worker")
+	cmd.Dir = filepath.Join("..", "..", "examples")
 	cmd.Stderr = os.Stderr
 	require.NoError(t, cmd.Run(), "build examples/worker")
 	return bin
