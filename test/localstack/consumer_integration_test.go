@@ -280,11 +280,11 @@ func buildWorker(t *testing.T) string {
 	return bin
 }
 
-func startWorkerProcess(t *testing.T, f *fixture, bin, id string, failover time.Duration) *workerProcess {
+func startWorkerProcess(t *testing.T, f *fixture, bin, id string, failover time.Duration, flags ...string) *workerProcess {
 	t.Helper()
 	k, d := testenv.Endpoints(t)
-	cmd := exec.Command(bin, "-stream", f.stream, "-app", f.stream, "-worker", id,
-		"-kinesis-endpoint", k, "-dynamodb-endpoint", d, "-failover", failover.String())
+	cmd := exec.Command(bin, append([]string{"-stream", f.stream, "-app", f.stream, "-worker", id,
+		"-kinesis-endpoint", k, "-dynamodb-endpoint", d, "-failover", failover.String()}, flags...)...)
 	if os.Getenv("GOKCL_TEST_LOG") != "" {
 		cmd.Args = append(cmd.Args, "-v")
 		cmd.Stderr = os.Stderr

@@ -119,27 +119,37 @@ func (f *fixture) handOffConfig(worker string, h *handOffs, fb *firstBatches) co
 	return cfg
 }
 
-// produceUntil writes 20 records every 100ms, in a goroutine of its own,
-// until stop is closed; the returned channel is closed when it has
-// returned, after which f.next counts the records written. The test must
-// not write records meanwhile.
-func (f *fixture) produceUntil(stop <-chan struct{}) <-chan struct{} {
-	done := make(chan struct{})
+// produce writes 20 records every 100ms, in a goroutine of its own, until
+// the returned function is called; that function returns once the
+// goroutine has, after which f.next counts the records written. The test
+// must not write records meanwhile. The test's cleanup stops it too, so a
+// test that fails early leaves no producer writing after it ended.
+func (f *fixture) produce() (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
 		for {
 			select {
-			case <-stop:
+			case <-quit:
 				return
 			case <-time.After(100 * time.Millisecond):
 			}
 			if err := f.tryPutPlain(20, 40); err != nil {
-				f.t.Errorf("producer: %v", err)
+				select {
+				case <-quit: // the test is over: nobody to tell
+				default:
+					f.t.Errorf("producer: %v", err)
+				}
 				return
 			}
 		}
 	}()
-	return done
+	stop = sync.OnceFunc(func() {
+		close(quit)
+		<-done
+	})
+	f.t.Cleanup(stop)
+	return stop
 }
 
 // tryPutPlain is putPlain for a goroutine other than the test's: it
@@ -175,10 +185,9 @@ func pendingHandOffs(ls []lease.Lease) int {
 func TestIntegrationHandOffScaleOut(t *testing.T) {
 	f := newFixture(t, 8)
 	h, fb := &handOffs{}, &firstBatches{}
-	stop := make(chan struct{})
 	rs := []*running{f.start(f.handOffConfig("w1", h, fb))}
 	waitFor(t, time.Minute, "w1 to own every lease", func() bool { return f.owners()["w1"] == 8 })
-	produced := f.produceUntil(stop)
+	stopProducing := f.produce()
 	time.Sleep(2 * time.Second)
 
 	joined := time.Now()
@@ -191,8 +200,7 @@ func TestIntegrationHandOffScaleOut(t *testing.T) {
 	})
 	balanced := time.Since(joined)
 	time.Sleep(2 * time.Second)
-	close(stop)
-	<-produced
+	stopProducing()
 	n := f.next
 	waitFor(t, time.Minute, "every record", func() bool { return f.col.unique() == n })
 	for _, r := range rs {
@@ -224,7 +232,6 @@ func TestIntegrationHandOffScaleOut(t *testing.T) {
 func TestIntegrationHandOffGracefulLeave(t *testing.T) {
 	f := newFixture(t, 6)
 	h, fb := &handOffs{}, &firstBatches{}
-	stop := make(chan struct{})
 	var rs []*running
 	for _, id := range []string{"w1", "w2", "w3"} {
 		rs = append(rs, f.start(f.handOffConfig(id, h, fb)))
@@ -233,7 +240,7 @@ func TestIntegrationHandOffGracefulLeave(t *testing.T) {
 		o := f.owners()
 		return pendingHandOffs(f.leases()) == 0 && o["w1"] == 2 && o["w2"] == 2 && o["w3"] == 2
 	})
-	produced := f.produceUntil(stop)
+	stopProducing := f.produce()
 	time.Sleep(2 * time.Second)
 	var left []string
 	for _, l := range f.leases() {
@@ -260,8 +267,7 @@ func TestIntegrationHandOffGracefulLeave(t *testing.T) {
 			}
 		}
 	}
-	close(stop)
-	<-produced
+	stopProducing()
 	n := f.next
 	waitFor(t, time.Minute, "every record", func() bool { return f.col.unique() == n })
 	rs[0].stop(t)
@@ -278,10 +284,12 @@ func TestIntegrationHandOffGracefulLeave(t *testing.T) {
 func TestIntegrationHandOffHolderKilled(t *testing.T) {
 	f := newFixture(t, 4)
 	bin := buildWorker(t)
-	proc := startWorkerProcess(t, f, bin, "proc", handOffFailover)
+	// Each batch takes the process a second: the batch in flight when it
+	// learns of the hand-off keeps the hand-off pending long enough to be
+	// seen, however soon it learns.
+	proc := startWorkerProcess(t, f, bin, "proc", handOffFailover, "-delay", "1s")
 	waitFor(t, time.Minute, "the process to hold all leases", func() bool { return f.owners()["proc"] == 4 })
-	stop := make(chan struct{})
-	produced := f.produceUntil(stop)
+	stopProducing := f.produce()
 	waitFor(t, time.Minute, "the process to process records", func() bool { return proc.count() > 0 })
 
 	h, fb := &handOffs{}, &firstBatches{}
@@ -299,8 +307,7 @@ func TestIntegrationHandOffHolderKilled(t *testing.T) {
 	<-proc.done
 	waitFor(t, 4*handOffFailover, "w1 to own every lease", func() bool { return f.owners()["w1"] == 4 })
 	took := time.Since(killed)
-	close(stop)
-	<-produced
+	stopProducing()
 	n := f.next
 	waitFor(t, time.Minute, "every record", func() bool { return len(missingAcross(n, f.col, proc)) == 0 })
 	w1.stop(t)
@@ -316,10 +323,17 @@ func TestIntegrationHandOffHolderKilled(t *testing.T) {
 func TestIntegrationHandOffNewOwnerKilled(t *testing.T) {
 	f := newFixture(t, 4)
 	h, fb := &handOffs{}, &firstBatches{}
-	w1 := f.start(f.handOffConfig("w1", h, fb))
+	cfg := f.handOffConfig("w1", h, fb)
+	// w1 takes a second to hand a shard over (ShutdownRequested), so that
+	// the hand-off is seen pending, and the new owner killed then, however
+	// soon w1 learns of it.
+	process := cfg.NewProcessor
+	cfg.NewProcessor = func(shardID string) consumer.RecordProcessor {
+		return slowHandOver{process(shardID)}
+	}
+	w1 := f.start(cfg)
 	waitFor(t, time.Minute, "w1 to own every lease", func() bool { return f.owners()["w1"] == 4 })
-	stop := make(chan struct{})
-	produced := f.produceUntil(stop)
+	stopProducing := f.produce()
 	time.Sleep(time.Second)
 
 	bin := buildWorker(t)
@@ -339,8 +353,7 @@ func TestIntegrationHandOffNewOwnerKilled(t *testing.T) {
 	<-proc.done
 	waitFor(t, 4*handOffFailover, "w1 to own every lease again", func() bool { return f.owners()["w1"] == 4 })
 	took := time.Since(killed)
-	close(stop)
-	<-produced
+	stopProducing()
 	n := f.next
 	waitFor(t, time.Minute, "every record", func() bool { return len(missingAcross(n, f.col, proc)) == 0 })
 	w1.stop(t)
@@ -383,4 +396,16 @@ func TestIntegrationLoneWorkerStartsAtOnce(t *testing.T) {
 	t.Logf("FIGURE lone worker on a new application (test servers): every lease owned %v after Run started (polled every few ms), first record processed after %v",
 		owned.Round(time.Millisecond), first.Sub(started).Round(time.Millisecond))
 	require.Less(t, owned, 2*time.Second, "within a few round trips, not a 5s taker cycle")
+}
+
+// slowHandOver is a processor that takes a second over ShutdownRequested.
+type slowHandOver struct{ consumer.RecordProcessor }
+
+func (slowHandOver) ShutdownRequested(ctx context.Context, _ consumer.ShardInfo) error {
+	select {
+	case <-time.After(time.Second):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
