@@ -17,6 +17,9 @@ import (
 type Batch struct {
 	// ShardID is the shard the records come from.
 	ShardID string
+	// Stream is the stream the shard belongs to: in a multi-stream
+	// consumer, shard ids repeat from stream to stream.
+	Stream StreamInfo
 	// Records are the user records, in shard order, never empty.
 	Records []Record
 	// MillisBehindLatest is how far the response was behind the newest
@@ -55,6 +58,7 @@ func (b *Batch) CheckpointAt(ctx context.Context, r Record) error {
 // manager. Processors may call it from any goroutine.
 type shardCheckpointer struct {
 	shardID string
+	key     string // the lease key
 	store   checkpoint.Store
 	lease   context.Context // the worker's lease-scoped context
 
@@ -83,7 +87,7 @@ func (s *shardCheckpointer) checkpoint(ctx context.Context, p checkpoint.Positio
 	if delivered.SequenceNumber == "" || p.Compare(delivered) > 0 {
 		return fmt.Errorf("checkpoint shard %s at %s: %w (last delivered %s)", s.shardID, p, ErrCheckpointAhead, delivered)
 	}
-	if err := s.store.Checkpoint(ctx, s.shardID, p); err != nil {
+	if err := s.store.Checkpoint(ctx, s.key, p); err != nil {
 		return fmt.Errorf("checkpoint shard %s at %s: %w", s.shardID, p, err)
 	}
 	return nil

@@ -41,10 +41,39 @@ const (
 // Config configures a Consumer. Fields left zero take the documented
 // defaults; New reports every invalid value with an error naming the field.
 type Config struct {
-	// StreamName names the stream to consume. Set StreamName or StreamARN.
+	// StreamName names the stream to consume. Set StreamName or StreamARN,
+	// or, to consume several streams, Streams or DiscoverStreams.
 	StreamName string
 	// StreamARN identifies the stream by ARN, for streams in other accounts.
 	StreamARN string
+
+	// Streams are the streams a multi-stream consumer consumes, each with
+	// its own initial position, through one lease table and one lease
+	// manager: the workers of the application balance the leases of all the
+	// streams together. Set Streams or DiscoverStreams instead of
+	// StreamName and StreamARN. The lease table is then in the Java KCL's
+	// multi-stream format (leases keyed account:stream:creationEpoch:shardId),
+	// readable by a KCL application in multi-stream mode and by it alone;
+	// a single-stream table cannot be consumed in multi-stream mode, nor the
+	// other way round (each mode ignores the other's leases).
+	//
+	// Kinesis must also provide DescribeStreamSummary, which tells each
+	// stream's account and creation time (*kinesis.Client does).
+	Streams []StreamConfig
+	// DiscoverStreams returns the streams to consume; it is called at start
+	// and every StreamDiscoveryInterval, so that streams added or removed
+	// while the application runs are picked up or dropped. An error, or an
+	// empty result, changes nothing (a discovery that fails must not stop
+	// every stream); a stream it stops returning is a former stream (see
+	// FormerStreams). It is called from one goroutine, one call at a time,
+	// with a context cancelled when the consumer stops.
+	DiscoverStreams func(ctx context.Context) ([]StreamConfig, error)
+	// StreamDiscoveryInterval is how often DiscoverStreams is called.
+	// Default 1m (DefaultStreamDiscoveryInterval), the Java KCL's interval.
+	StreamDiscoveryInterval time.Duration
+	// FormerStreams says what becomes of the leases of a stream no longer
+	// consumed. Default: they are kept.
+	FormerStreams FormerStreams
 	// AppName names the application; workers with the same AppName (and
 	// TableName) share the stream's shards. Required.
 	AppName string
@@ -67,9 +96,15 @@ type Config struct {
 	LeaseStore lease.Store
 
 	// NewProcessor returns the processor for a shard this worker has just
-	// acquired. Required. It is called from the consumer's goroutines, one
-	// call at a time.
+	// acquired. Set NewProcessor or NewShardProcessor. It is called from the
+	// consumer's goroutines, one call at a time. A multi-stream consumer's
+	// shard ids repeat from stream to stream: such a processor learns its
+	// stream from each Batch (Batch.Stream), or use NewShardProcessor.
 	NewProcessor func(shardID string) RecordProcessor
+	// NewShardProcessor is NewProcessor told the whole shard: its id, its
+	// stream, its parents and its checkpoint. Set it or NewProcessor; it is
+	// called as NewProcessor is.
+	NewShardProcessor func(shard ShardInfo) RecordProcessor
 
 	// InitialPosition is where a brand-new application starts: Latest (the
 	// default), TrimHorizon or AtTimestamp(t). Shards with a checkpoint
@@ -174,7 +209,7 @@ type Config struct {
 }
 
 // InitialPosition is where a brand-new application starts reading. The zero
-// value is Latest.
+// value is Latest in Config, and Config's in a StreamConfig.
 type InitialPosition struct {
 	kind initialKind
 	at   time.Time
@@ -183,7 +218,10 @@ type InitialPosition struct {
 type initialKind uint8
 
 const (
-	initialLatest initialKind = iota
+	// initialDefault is the zero value: Latest in Config.InitialPosition
+	// (withDefaults sets it), Config's in StreamConfig.InitialPosition.
+	initialDefault initialKind = iota
+	initialLatest
 	initialTrimHorizon
 	initialAtTimestamp
 )
@@ -228,9 +266,12 @@ func (cfg Config) withDefaults() (Config, error) {
 	bad := func(field string, format string, args ...any) (Config, error) {
 		return Config{}, &ConfigError{Field: field, Problem: fmt.Sprintf(format, args...)}
 	}
+	multi := cfg.multiStream()
 	switch {
-	case cfg.StreamName == "" && cfg.StreamARN == "":
-		return bad("StreamName", "set StreamName or StreamARN")
+	case multi && (cfg.StreamName != "" || cfg.StreamARN != ""):
+		return bad("StreamName", "set StreamName or StreamARN for one stream, Streams or DiscoverStreams for several, not both")
+	case !multi && cfg.StreamName == "" && cfg.StreamARN == "":
+		return bad("StreamName", "set StreamName or StreamARN (or Streams or DiscoverStreams)")
 	case cfg.StreamName != "" && !streamRE.MatchString(cfg.StreamName):
 		return bad("StreamName", "%q is not a valid stream name", cfg.StreamName)
 	case cfg.AppName == "":
@@ -239,8 +280,13 @@ func (cfg Config) withDefaults() (Config, error) {
 		return bad("Kinesis", "required")
 	case cfg.DynamoDB == nil && cfg.LeaseStore == nil:
 		return bad("DynamoDB", "required (or set LeaseStore)")
-	case cfg.NewProcessor == nil:
-		return bad("NewProcessor", "required")
+	case cfg.NewProcessor == nil && cfg.NewShardProcessor == nil:
+		return bad("NewProcessor", "required (or NewShardProcessor)")
+	case cfg.NewProcessor != nil && cfg.NewShardProcessor != nil:
+		return bad("NewShardProcessor", "set NewProcessor or NewShardProcessor, not both")
+	}
+	if err := cfg.checkStreams(); err != nil {
+		return Config{}, err
 	}
 	if cfg.TableName == "" {
 		cfg.TableName = cfg.AppName
@@ -250,6 +296,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.WorkerID == "" {
 		cfg.WorkerID = defaultWorkerID()
+	}
+	if cfg.InitialPosition.kind == initialDefault {
+		cfg.InitialPosition = Latest
 	}
 	if cfg.InitialPosition.kind == initialAtTimestamp && cfg.InitialPosition.at.IsZero() {
 		return bad("InitialPosition", "AtTimestamp with a zero time")
@@ -330,6 +379,9 @@ func (cfg Config) logger() *slog.Logger {
 	l := cfg.Logger
 	if l == nil {
 		l = slog.New(slog.DiscardHandler)
+	}
+	if cfg.multiStream() {
+		return l.With("app", cfg.AppName) // each stream's logs name it (stream.log)
 	}
 	return l.With("stream", cfg.stream(), "app", cfg.AppName)
 }

@@ -1,6 +1,7 @@
 package consumer
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -148,3 +149,81 @@ func TestInitialPositionString(t *testing.T) {
 // fakeDynamo satisfies DynamoDBAPI for configuration tests; it is never
 // called.
 type fakeDynamo struct{ DynamoDBAPI }
+
+// describingKinesis also has DescribeStreamSummary, as a multi-stream
+// consumer needs.
+type describingKinesis struct {
+	noKinesis
+	streamDescriber
+}
+
+func validMultiConfig() Config {
+	cfg := validConfig()
+	cfg.StreamName = ""
+	cfg.Kinesis = describingKinesis{}
+	cfg.Streams = []StreamConfig{{Name: "a"}, {ARN: "arn:aws:kinesis:us-east-1:123456789012:stream/b", InitialPosition: TrimHorizon}}
+	return cfg
+}
+
+// The multi-stream settings' defaults and bad values.
+func TestMultiStreamConfig(t *testing.T) {
+	c, err := New(validMultiConfig())
+	require.NoError(t, err)
+	require.Equal(t, DefaultStreamDiscoveryInterval, c.cfg.StreamDiscoveryInterval)
+	require.Equal(t, FormerStreams{Delete: KeepStreamLeases, After: DefaultFormerStreamsAfter}, c.cfg.FormerStreams)
+	require.True(t, c.cfg.multiStream())
+
+	discover := func(c *Config) {
+		c.Streams = nil
+		c.DiscoverStreams = func(context.Context) ([]StreamConfig, error) { return nil, nil }
+	}
+	cfg := validMultiConfig()
+	discover(&cfg)
+	_, err = New(cfg)
+	require.NoError(t, err)
+
+	tests := []struct {
+		field  string
+		mutate func(*Config)
+	}{
+		{"StreamName", func(c *Config) { c.StreamName = "s" }},
+		{"StreamName", func(c *Config) { c.Streams = nil }},
+		{"Streams", func(c *Config) { c.Streams = []StreamConfig{} }},
+		{"Streams", func(c *Config) { c.DiscoverStreams = func(context.Context) ([]StreamConfig, error) { return nil, nil } }},
+		{"Streams", func(c *Config) { c.Streams = []StreamConfig{{}} }},
+		{"Streams", func(c *Config) {
+			c.Streams = []StreamConfig{{Name: "a", ARN: "arn:aws:kinesis:us-east-1:123456789012:stream/a"}}
+		}},
+		{"Streams", func(c *Config) { c.Streams = []StreamConfig{{Name: "bad name"}} }},
+		{"Streams", func(c *Config) { c.Streams = []StreamConfig{{ARN: "arn:aws:s3:::bucket"}} }},
+		{"Streams", func(c *Config) { c.Streams = []StreamConfig{{Name: "a", InitialPosition: AtTimestamp(time.Time{})}} }},
+		{"StreamDiscoveryInterval", func(c *Config) { discover(c); c.StreamDiscoveryInterval = -1 }},
+		{"FormerStreams", func(c *Config) { c.FormerStreams.After = -1 }},
+		{"FormerStreams", func(c *Config) { c.FormerStreams.Delete = 9 }},
+		{"Kinesis", func(c *Config) { c.Kinesis = noKinesis{} }},
+		{"NewShardProcessor", func(c *Config) { c.NewShardProcessor = func(ShardInfo) RecordProcessor { return nil } }},
+		{"Retrieval", func(c *Config) {
+			c.Retrieval = EnhancedFanOutARN("arn:aws:kinesis:us-east-1:123456789012:stream/a/consumer/x:1")
+		}},
+	}
+	for _, tt := range tests {
+		cfg := validMultiConfig()
+		tt.mutate(&cfg)
+		_, err := New(cfg)
+		var ce *ConfigError
+		require.True(t, errors.As(err, &ce), "%s: %v is a *ConfigError", tt.field, err)
+		require.Equal(t, tt.field, ce.Field, err.Error())
+	}
+
+	// NewShardProcessor alone will do, in either mode.
+	cfg = validConfig()
+	cfg.NewProcessor, cfg.NewShardProcessor = nil, func(ShardInfo) RecordProcessor { return nil }
+	_, err = New(cfg)
+	require.NoError(t, err)
+}
+
+// StreamConfig's zero InitialPosition is Config's; Config's is Latest.
+func TestStreamInitialPositionDefault(t *testing.T) {
+	require.NotEqual(t, InitialPosition{}, Latest, "an explicit Latest differs from the zero value")
+	require.Equal(t, "LATEST", InitialPosition{}.String())
+}

@@ -11,9 +11,10 @@ import (
 	"github.com/gokcl/kcl/lease"
 )
 
-// Consumer consumes one stream as one worker of an application. Run as many
-// Consumers (in as many processes) as you like with the same AppName: they
-// share the shards through the lease table.
+// Consumer consumes one stream, or several (see Config.Streams), as one
+// worker of an application. Run as many Consumers (in as many processes) as
+// you like with the same AppName: they share the shards through the lease
+// table.
 type Consumer struct {
 	cfg     Config
 	stream  string // StreamName, or StreamARN
@@ -32,8 +33,7 @@ type Consumer struct {
 	budget  *budget
 	co      *coordinator
 	hardCtx context.Context // cancelled when a shutdown overruns ShutdownTimeout
-
-	consumerARN string // the enhanced fan-out stream consumer, once ACTIVE
+	single  *stream         // the stream of a single-stream consumer
 }
 
 // New validates cfg, fills in its defaults and returns a Consumer. It does no
@@ -64,12 +64,19 @@ func (c *Consumer) WorkerID() string { return c.cfg.WorkerID }
 // With enhanced fan-out, Run first registers the stream consumer if needed
 // and waits until it is ACTIVE (see EnhancedFanOut).
 //
+// A multi-stream consumer (Config.Streams or DiscoverStreams) starts each
+// stream once it is described (and, with enhanced fan-out, its stream
+// consumer ACTIVE), adds and removes streams as discovery says, and stops
+// each one it removes as it stops every one at shutdown.
+//
 // Run returns nil after a cancellation. It returns an error at once when it
 // cannot start: the lease table cannot be created or has another schema,
 // the stream does not exist, or the stream consumer cannot be registered
-// (permission refused). Later faults (throttling, network errors, a
-// stream deleted while running) are logged and retried with backoff, not
-// returned. Run may be called once, even if it failed.
+// (permission refused). (A multi-stream consumer logs a stream that does
+// not exist, or a registration refused, and tries again later.) Later
+// faults (throttling, network errors, a stream deleted while running) are
+// logged and retried with backoff, not returned. Run may be called once,
+// even if it failed.
 func (c *Consumer) Run(ctx context.Context) error {
 	if !c.started.CompareAndSwap(false, true) {
 		return ErrAlreadyRunning
@@ -81,15 +88,15 @@ func (c *Consumer) Run(ctx context.Context) error {
 	if err := c.setup(ctx); err != nil {
 		return err
 	}
-	if c.cfg.Retrieval.FanOut() {
-		arn, err := c.fanOutConsumer(ctx)
+	if c.single != nil && c.cfg.Retrieval.FanOut() {
+		arn, err := c.fanOutConsumer(ctx, c.cfg.StreamName, c.cfg.StreamARN)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil // cancelled while registering
 			}
 			return err
 		}
-		c.consumerARN = arn
+		c.single.consumerARN = arn
 	}
 	// Status shows the lease manager from here on: a fan-out worker is not
 	// reading the table while it waits for its stream consumer, and must
@@ -144,10 +151,14 @@ func (c *Consumer) setup(ctx context.Context) error {
 	lc.OnAcquired = func(l lease.Lease) { c.co.post(event{kind: eventAcquired, lease: l}) }
 	lc.OnLost = func(l lease.Lease) { c.co.post(event{kind: eventLost, lease: l}) }
 	lc.OnHandOff = func(l lease.Lease) { c.co.post(event{kind: eventHandOff, lease: l}) }
+	lc.Accept = func(l lease.Lease) bool { return c.co.accepts(l) }
 	mgr, err := lease.NewManager(c.store, lc)
 	if err != nil {
 		return fmt.Errorf("lease manager: %w", err)
 	}
 	c.mgr = mgr
+	if !c.cfg.multiStream() {
+		c.single = singleStream(c)
+	}
 	return nil
 }

@@ -18,20 +18,23 @@ const (
 	eventLost
 	eventHandOff
 	eventExited
+	eventStreamRemoved
 )
 
 // event is something the coordinator's loop reacts to: a lease acquired,
 // lost or asked for by another worker (from the lease manager's callbacks),
-// or a shard worker that exited.
+// a shard worker that exited, or a stream no longer consumed.
 type event struct {
 	kind   eventKind
 	lease  lease.Lease
 	handle *workerHandle
+	stream *stream
 }
 
 // workerHandle is the coordinator's grip on one shard worker goroutine.
 type workerHandle struct {
-	key    string
+	key    string // the lease key
+	st     *stream
 	cancel context.CancelCauseFunc
 	done   chan struct{} // closed when the worker has returned
 
@@ -54,23 +57,31 @@ func (h *workerHandle) end() {
 // coordinator owns the shard workers: it starts one per acquired lease and
 // cancels it when the lease is lost. Its loop is the only goroutine touching
 // workers; the lease manager's callbacks post events to an unbounded queue,
-// so they never block. A second goroutine, the shard syncer, lists the
-// stream's shards and creates the leases for shards that may start.
+// so they never block. Each stream has a goroutine of its own (its shard
+// syncer, which lists the stream's shards and creates the leases for shards
+// that may start); a multi-stream consumer also runs the discovery loop,
+// which adds and removes streams (see discover).
 type coordinator struct {
 	c *Consumer
 
 	events *queue.Queue[event]
 
-	workers  map[string]*workerHandle
-	wg       sync.WaitGroup // shard workers, and releases of leases asked for without one
-	stopping chan struct{}  // closed at graceful shutdown: start no more workers
+	workers  map[string]*workerHandle // by lease key
+	wg       sync.WaitGroup           // shard workers, and releases of leases asked for without one
+	stopping chan struct{}            // closed at graceful shutdown: start no more workers
 
-	syncer *shardSyncer
+	table *tableReader // the syncers' shared reads of the lease table
+	set   *streamSet   // a multi-stream consumer's decisions; nil for one stream
+
+	smu     sync.Mutex
+	streams map[lease.StreamID]*stream // guarded by smu: the streams consumed (the single one under the zero ID)
+	swg     sync.WaitGroup             // the streams' goroutines and the discovery loop
+	rescan  chan struct{}              // capacity 1: run discovery now (a stream may be gone)
 
 	newProcMu sync.Mutex // NewProcessor is called one call at a time
 
 	fmu      sync.Mutex
-	finished map[string]bool // shards this worker processed to their end
+	finished map[string]bool // lease keys of the shards this worker processed to their end
 	fchanged chan struct{}   // closed and replaced when finished grows
 }
 
@@ -80,10 +91,15 @@ func newCoordinator(c *Consumer) *coordinator {
 		events:   queue.New[event](),
 		workers:  make(map[string]*workerHandle),
 		stopping: make(chan struct{}),
+		table:    newTableReader(c.mgr.Refresh),
+		streams:  make(map[lease.StreamID]*stream),
+		rescan:   make(chan struct{}, 1),
 		finished: make(map[string]bool),
 		fchanged: make(chan struct{}),
 	}
-	co.syncer = newShardSyncer(c)
+	if c.cfg.multiStream() {
+		co.set = newStreamSet(c.cfg.Kinesis.(streamDescriber), c.cfg.InitialPosition, c.cfg.FormerStreams, c.log)
+	}
 	return co
 }
 
@@ -93,22 +109,27 @@ func (co *coordinator) post(e event) {
 }
 
 // run is the coordinator's loop. It returns nil when ctx is cancelled, or
-// the fatal error that stopped the shard syncer or the lease manager.
+// the fatal error that stopped the single stream's shard syncer or the
+// lease manager. The streams' goroutines and the discovery loop have
+// returned when it returns.
 func (co *coordinator) run(ctx context.Context, mgrDone chan error) error {
-	syncCtx, cancelSync := context.WithCancel(ctx)
-	syncErr := make(chan error, 1)
-	go func() { syncErr <- co.syncer.run(syncCtx) }()
+	runCtx, cancelRun := context.WithCancel(ctx)
 	defer func() {
-		cancelSync()
-		<-syncErr
+		cancelRun()
+		co.swg.Wait()
 	}()
+	fatal := make(chan error, 1)
+	if co.set != nil {
+		co.swg.Go(func() { co.discover(runCtx) })
+	} else {
+		co.addStream(runCtx, co.c.single, fatal)
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case err := <-syncErr:
-			syncErr <- err // for the deferred wait
-			return err     // nil only when ctx is done
+		case err := <-fatal:
+			return err
 		case err := <-mgrDone:
 			mgrDone <- err // Run waits for it too
 			if err == nil {
@@ -136,6 +157,12 @@ func (co *coordinator) drain() {
 			if co.workers[e.handle.key] == e.handle {
 				delete(co.workers, e.handle.key)
 			}
+		case eventStreamRemoved:
+			for _, h := range co.workers {
+				if h.st == e.stream {
+					h.end()
+				}
+			}
 		}
 	}
 }
@@ -149,9 +176,15 @@ func (co *coordinator) start(l lease.Lease) {
 		return // the lease manager releases it when it stops
 	default:
 	}
+	st, ok := co.streamOf(l)
+	if !ok {
+		// Taken just as its stream stopped being consumed.
+		co.release(l, "releasing a lease of a stream no longer consumed")
+		return
+	}
 	prev := co.workers[l.Key]
 	ctx, cancel := context.WithCancelCause(co.c.hardCtx)
-	h := &workerHandle{key: l.Key, cancel: cancel, done: make(chan struct{}), stop: make(chan struct{})}
+	h := &workerHandle{key: l.Key, st: st, cancel: cancel, done: make(chan struct{}), stop: make(chan struct{})}
 	co.workers[l.Key] = h
 	co.wg.Add(1)
 	go func() {
@@ -161,7 +194,7 @@ func (co *coordinator) start(l lease.Lease) {
 		if prev != nil {
 			<-prev.done
 		}
-		newShardWorker(ctx, co.c, l, h.stop).run(ctx)
+		newShardWorker(ctx, co.c, st, l, h.stop).run(ctx)
 		co.post(event{kind: eventExited, handle: h})
 	}()
 }
@@ -176,16 +209,22 @@ func (co *coordinator) handOff(l lease.Lease) {
 		h.end()
 		return
 	}
+	co.release(l, "releasing a lease asked for failed")
+}
+
+// release releases a lease that has no shard worker, in a goroutine of its
+// own; failed tells the log what failed.
+func (co *coordinator) release(l lease.Lease, failed string) {
 	select {
 	case <-co.stopping:
-		return // the lease manager's final release hands it over
+		return // the lease manager's final release releases (or hands over) it
 	default:
 	}
 	co.wg.Go(func() {
 		ctx, cancel := context.WithTimeout(co.c.hardCtx, 2*co.c.mgr.Config().RenewInterval)
 		defer cancel()
 		if err := co.c.mgr.Release(ctx, l.Key); err != nil {
-			co.c.log.Warn("releasing a lease asked for failed", "shard", l.Key, "error", err)
+			co.c.log.Warn(failed, "lease", l.Key, "error", err)
 		}
 	})
 }
@@ -220,12 +259,12 @@ func (co *coordinator) stopWorkers(timeout time.Duration, hardCancel context.Can
 	}
 }
 
-// markFinished records that this worker processed a shard to its end, and
-// wakes workers waiting for it as a parent.
-func (co *coordinator) markFinished(shardID string) {
+// markFinished records that this worker processed a shard to its end (by
+// lease key), and wakes workers waiting for it as a parent.
+func (co *coordinator) markFinished(key string) {
 	co.fmu.Lock()
 	defer co.fmu.Unlock()
-	co.finished[shardID] = true
+	co.finished[key] = true
 	close(co.fchanged)
 	co.fchanged = make(chan struct{})
 }
@@ -238,27 +277,34 @@ func (co *coordinator) finishedChanged() <-chan struct{} {
 	return co.fchanged
 }
 
-// isFinished reports whether this worker processed the shard to its end.
-func (co *coordinator) isFinished(shardID string) bool {
+// isFinished reports whether this worker processed the shard of that lease
+// key to its end.
+func (co *coordinator) isFinished(key string) bool {
 	co.fmu.Lock()
 	defer co.fmu.Unlock()
-	return co.finished[shardID]
+	return co.finished[key]
 }
 
-// lineage returns a snapshot of the shard lineage as this worker knows it:
-// the last shard listing, the lease manager's last table scan and this
-// worker's own finished shards.
-func (co *coordinator) lineage() *lineage {
-	return newLineage(co.syncer.graph.Load(), co.c.mgr.Leases(), co.isFinished)
+// finishedOf returns whether this worker processed a shard of st to its
+// end, by shard id.
+func (co *coordinator) finishedOf(st *stream) func(shardID string) bool {
+	return func(shardID string) bool { return co.isFinished(st.key(shardID)) }
+}
+
+// lineage returns a snapshot of a stream's shard lineage as this worker
+// knows it: the stream's last shard listing, its leases in the lease
+// manager's last table scan and this worker's own finished shards.
+func (co *coordinator) lineage(st *stream) *lineage {
+	return newLineage(st.syncer.graph.Load(), st.leases(co.c.mgr.Leases()), co.finishedOf(st))
 }
 
 // pendingParents returns the parents that still block the shard (see
 // lineage.parentDone).
-func (co *coordinator) pendingParents(shardID string, parents []string) []string {
+func (co *coordinator) pendingParents(st *stream, shardID string, parents []string) []string {
 	if len(parents) == 0 {
 		return nil
 	}
-	ln := co.lineage()
+	ln := co.lineage(st)
 	var pending []string
 	for _, p := range parents {
 		if !ln.parentDone(shardID, p) {
@@ -268,10 +314,10 @@ func (co *coordinator) pendingParents(shardID string, parents []string) []string
 	return pending
 }
 
-// hashRange returns a shard's hash key range from the last shard listing,
-// or empty strings if it is unknown.
-func (co *coordinator) hashRange(shardID string) (start, end string) {
-	g := co.syncer.graph.Load()
+// hashRange returns a shard's hash key range from its stream's last shard
+// listing, or empty strings if it is unknown.
+func (co *coordinator) hashRange(st *stream, shardID string) (start, end string) {
+	g := st.syncer.graph.Load()
 	if g == nil {
 		return "", ""
 	}

@@ -57,6 +57,7 @@ func TestNoDeliveryPastTheLeaseDeadline(t *testing.T) {
 		require.NoError(t, c.setup(ctx))
 		c.hardCtx = ctx
 		c.co = newCoordinator(c) // its loop does not run: no worker starts by itself
+		c.co.streams[c.single.info.ID] = c.single
 		mctx, stopManager := context.WithCancel(ctx)
 		managerDone := make(chan error, 1)
 		go func() { managerDone <- c.mgr.Run(mctx) }()
@@ -70,7 +71,7 @@ func TestNoDeliveryPastTheLeaseDeadline(t *testing.T) {
 
 		wctx, lose := context.WithCancelCause(ctx)
 		defer lose(nil)
-		w := newShardWorker(wctx, c, l, make(chan struct{}))
+		w := newShardWorker(wctx, c, c.single, l, make(chan struct{}))
 		w.proc = count(key)
 		b := &fetchedBatch{records: []Record{{Data: []byte("late"), SequenceNumber: "7"}}, res: convertResult{last: checkpoint.At("7", 0)}}
 		handled := make(chan error, 1)

@@ -66,3 +66,62 @@ func Example() {
 	// customer-2: order 2
 	// customer-3: order 3
 }
+
+// A worker of several streams, one per tenant, through one lease table:
+// each processor is told its stream. Here the streams are fixed (Streams);
+// DiscoverStreams finds them while the worker runs.
+func Example_severalStreams() {
+	account := kcltest.NewAccount() // several in-memory streams, as Kinesis has them
+	for _, tenant := range []string{"acme", "globex"} {
+		s, err := account.CreateStream("events-"+tenant, 1)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		if _, err := s.Put("k", "", []byte("signed up")); err != nil {
+			fmt.Println(err)
+			return
+		}
+	}
+
+	ctx, stop := context.WithCancel(context.Background())
+	var mu sync.Mutex
+	var seen []string
+	c, err := consumer.New(consumer.Config{
+		Streams: []consumer.StreamConfig{
+			{Name: "events-acme", InitialPosition: consumer.TrimHorizon},
+			{Name: "events-globex", InitialPosition: consumer.TrimHorizon},
+		},
+		AppName:      "tenants",
+		Kinesis:      account,
+		LeaseStore:   lease.NewMemoryStore(),
+		FailoverTime: time.Second, // short, for the example
+		NewShardProcessor: func(shard consumer.ShardInfo) consumer.RecordProcessor {
+			return consumer.RecordProcessorFunc(func(ctx context.Context, b *consumer.Batch) error {
+				mu.Lock()
+				defer mu.Unlock()
+				for _, r := range b.Records {
+					seen = append(seen, fmt.Sprintf("%s %s: %s", shard.Stream.Name, shard.ShardID, r.Data))
+				}
+				if len(seen) == 2 {
+					stop()
+				}
+				return nil
+			})
+		},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	if err := c.Run(ctx); err != nil {
+		fmt.Println(err)
+	}
+	slices.Sort(seen)
+	for _, s := range seen {
+		fmt.Println(s)
+	}
+	// Output:
+	// events-acme shardId-000000000000: signed up
+	// events-globex shardId-000000000000: signed up
+}

@@ -32,8 +32,8 @@ const minCallGap = 200 * time.Millisecond
 // a little early, to cover clock differences with Kinesis, rather than late.
 const latestMargin = time.Minute
 
-func newFetcher(c *Consumer, shardID string, start checkpoint.Position, conv converter) *fetcher {
-	return &fetcher{reader: newReader(c, shardID, start, conv)}
+func newFetcher(c *Consumer, st *stream, shardID string, start checkpoint.Position, conv converter) *fetcher {
+	return &fetcher{reader: newReader(c, st, shardID, start, conv)}
 }
 
 // run fetches until the shard ends or ctx is done, then closes f.out. Errors
@@ -101,7 +101,7 @@ func (f *fetcher) fetch(ctx context.Context) error {
 	out, err := f.c.cfg.Kinesis.GetRecords(ctx, &kinesis.GetRecordsInput{
 		ShardIterator: f.iterator,
 		Limit:         aws.Int32(int32(limit)),
-		StreamARN:     optional(f.c.cfg.StreamARN),
+		StreamARN:     optional(f.st.arn),
 	})
 	f.callTime = time.Since(f.lastCall)
 	if err != nil {
@@ -133,11 +133,8 @@ func (f *fetcher) fetch(ctx context.Context) error {
 // newIterator returns an iterator after the last record fetched or, before
 // the first, at the lease's checkpoint.
 func (f *fetcher) newIterator(ctx context.Context) (*string, error) {
-	in := &kinesis.GetShardIteratorInput{
-		ShardId:    aws.String(f.shardID),
-		StreamName: optional(f.c.cfg.StreamName),
-		StreamARN:  optional(f.c.cfg.StreamARN),
-	}
+	in := &kinesis.GetShardIteratorInput{ShardId: aws.String(f.shardID)}
+	in.StreamName, in.StreamARN = f.st.ids()
 	p := f.position(f.lastSeq)
 	in.ShardIteratorType, in.StartingSequenceNumber, in.Timestamp = p.typ, p.seq, p.at
 	out, err := f.c.cfg.Kinesis.GetShardIterator(ctx, in)

@@ -18,7 +18,7 @@ func (r *reader) fetched(resp *response) {
 		r.stat.fetched(resp.millisBehind, resp.at)
 	}
 	if len(r.c.hooks.fetched) > 0 {
-		r.c.hooks.batchFetched(BatchFetched{Stream: r.c.stream, Worker: r.c.cfg.WorkerID, Shard: r.shardID,
+		r.c.hooks.batchFetched(BatchFetched{Stream: r.st.label, Worker: r.c.cfg.WorkerID, Shard: r.shardID,
 			Records: resp.count, Bytes: resp.data, MillisBehindLatest: resp.millisBehind, Latency: resp.latency,
 			FanOut: r.fanOut, End: resp.end, BufferedBytes: r.c.budget.inUse.Load()})
 	}
@@ -30,7 +30,7 @@ func (r *reader) fetchFailed(err error, attempt int, wait time.Duration) {
 	latency := r.callTime
 	r.callTime = 0
 	if len(r.c.hooks.fetchErr) > 0 {
-		r.c.hooks.fetchError(FetchError{Stream: r.c.stream, Worker: r.c.cfg.WorkerID, Shard: r.shardID, Err: err,
+		r.c.hooks.fetchError(FetchError{Stream: r.st.label, Worker: r.c.cfg.WorkerID, Shard: r.shardID, Err: err,
 			Throttled: isThrottle(err), ExpiredIterator: isExpired(err), Latency: latency, Attempt: attempt, Wait: wait,
 			FanOut: r.fanOut})
 	}
@@ -40,14 +40,14 @@ func (r *reader) fetchFailed(err error, attempt int, wait time.Duration) {
 func (w *shardWorker) setState(s ShardState) {
 	w.stat.state.Store(uint32(s))
 	if len(w.c.hooks.state) > 0 {
-		w.c.hooks.shardState(ShardStateChange{Stream: w.c.stream, Worker: w.c.cfg.WorkerID, Shard: w.info.ShardID, State: s})
+		w.c.hooks.shardState(ShardStateChange{Stream: w.st.label, Worker: w.c.cfg.WorkerID, Shard: w.info.ShardID, State: s})
 	}
 }
 
 // shutdownState is the state of a worker ending gracefully: handing off
 // when another worker asked for its lease, else shutting down.
 func (w *shardWorker) shutdownState() ShardState {
-	if l, _ := w.c.mgr.Lease(w.info.ShardID); l.HandOffPending() {
+	if l, _ := w.c.mgr.Lease(w.key); l.HandOffPending() {
 		return ShardHandingOff
 	}
 	return ShardShuttingDown
@@ -55,19 +55,19 @@ func (w *shardWorker) shutdownState() ShardState {
 
 // begin registers the worker for Status, as starting.
 func (w *shardWorker) begin() {
-	w.stat = w.c.stats.add(w.info.ShardID)
+	w.stat = w.c.stats.add(w.key)
 	w.setState(ShardStarting)
 }
 
 // end reports the worker stopped, with why when the lease was lost.
 func (w *shardWorker) end(ctx context.Context) {
-	w.c.stats.remove(w.info.ShardID, w.stat)
+	w.c.stats.remove(w.key, w.stat)
 	if len(w.c.hooks.state) > 0 {
 		var cause error
 		if c := context.Cause(ctx); errors.Is(c, errLeaseLost) {
 			cause = c
 		}
-		w.c.hooks.shardState(ShardStateChange{Stream: w.c.stream, Worker: w.c.cfg.WorkerID, Shard: w.info.ShardID,
+		w.c.hooks.shardState(ShardStateChange{Stream: w.st.label, Worker: w.c.cfg.WorkerID, Shard: w.info.ShardID,
 			State: ShardStopped, Cause: cause})
 	}
 }
@@ -94,7 +94,7 @@ func (w *shardWorker) endProcessing(b *Batch, fb *fetchedBatch, start time.Time,
 	for i := range b.Records {
 		bytes += int64(len(b.Records[i].Data))
 	}
-	w.c.hooks.batchProcessed(BatchProcessed{Stream: w.c.stream, Worker: w.c.cfg.WorkerID, Shard: w.info.ShardID,
+	w.c.hooks.batchProcessed(BatchProcessed{Stream: w.st.label, Worker: w.c.cfg.WorkerID, Shard: w.info.ShardID,
 		Records: len(b.Records), Bytes: bytes, Misrouted: fb.res.misrouted, MillisBehindLatest: b.MillisBehindLatest,
 		Duration: time.Since(start), Attempt: b.Attempt, Err: err})
 }
@@ -102,7 +102,7 @@ func (w *shardWorker) endProcessing(b *Batch, fb *fetchedBatch, start time.Time,
 // noteDropped reports the user records a batch dropped.
 func (w *shardWorker) noteDropped(res convertResult) {
 	if res.dropped > 0 && len(w.c.hooks.dropped) > 0 {
-		w.c.hooks.recordsDropped(RecordsDropped{Stream: w.c.stream, Worker: w.c.cfg.WorkerID, Shard: w.info.ShardID,
+		w.c.hooks.recordsDropped(RecordsDropped{Stream: w.st.label, Worker: w.c.cfg.WorkerID, Shard: w.info.ShardID,
 			Records: res.dropped, Reason: DropMisrouted})
 	}
 }

@@ -85,7 +85,7 @@ func TestMissedLeases(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newShardSyncer(&Consumer{cfg: Config{InitialPosition: tt.pos}})
+			s := newShardSyncer(&Consumer{}, &stream{initial: tt.pos})
 			leases := tt.leases
 			if leases == nil {
 				leases = []lease.Lease{}

@@ -76,6 +76,9 @@ type ShutdownNotifiee interface {
 type ShardInfo struct {
 	// ShardID is the shard's id, such as "shardId-000000000003".
 	ShardID string
+	// Stream is the stream the shard belongs to. In a multi-stream consumer
+	// shard ids repeat from stream to stream: the shard is the pair.
+	Stream StreamInfo
 	// ParentShardIDs are the shard's parents (0 to 2), all processed to
 	// their end before this shard's first record.
 	ParentShardIDs []string

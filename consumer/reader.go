@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"time"
 
@@ -62,6 +63,7 @@ type source interface {
 // and the one the reader is blocked handing over.
 type reader struct {
 	c       *Consumer
+	st      *stream
 	shardID string
 	start   checkpoint.Position // the lease's checkpoint when the worker began
 	conv    converter
@@ -83,8 +85,8 @@ type reader struct {
 	callTime time.Duration // the last call's duration (or wait's), until a failure reports it (see fetchFailed)
 }
 
-func newReader(c *Consumer, shardID string, start checkpoint.Position, conv converter) reader {
-	return reader{c: c, shardID: shardID, start: start, conv: conv,
+func newReader(c *Consumer, st *stream, shardID string, start checkpoint.Position, conv converter) reader {
+	return reader{c: c, st: st, shardID: shardID, start: start, conv: conv,
 		out:   make(chan *fetchedBatch),
 		size:  sizer{maxRecords: c.cfg.MaxRecords, budget: c.budget.size},
 		freed: make(chan struct{}, 1)}
@@ -131,7 +133,7 @@ func (r *reader) nextBatch() *fetchedBatch {
 		limit = max(int((resp.held-resp.data)/recordSize), 1)
 	} else if !r.warned {
 		r.warned = true
-		r.c.log.Warn("a response held more than its reservation allows; the buffered bytes exceed MaxBufferedBytes by the difference",
+		r.st.log.Warn("a response held more than its reservation allows; the buffered bytes exceed MaxBufferedBytes by the difference",
 			"shard", r.shardID, "bytes", resp.data, "reserved", resp.held)
 	}
 	b := &fetchedBatch{millisBehind: resp.millisBehind, fetchedAt: resp.at}
@@ -249,11 +251,11 @@ func (r *reader) position(after string) position {
 		r.latestAt = time.Now()
 		return position{typ: types.ShardIteratorTypeLatest}
 	case r.start.SequenceNumber == checkpoint.SentinelAtTimestamp:
-		ip := r.c.cfg.InitialPosition
+		ip := r.st.initial
 		if ip.kind != initialAtTimestamp {
 			// The table says AT_TIMESTAMP but this worker was not given a
 			// time (the KCL does not store it): read everything.
-			r.c.log.Warn("lease checkpoint is AT_TIMESTAMP but InitialPosition has no timestamp; reading from TRIM_HORIZON",
+			r.st.log.Warn("lease checkpoint is AT_TIMESTAMP but InitialPosition has no timestamp; reading from TRIM_HORIZON",
 				"shard", r.shardID)
 			return position{typ: types.ShardIteratorTypeTrimHorizon}
 		}
@@ -265,6 +267,11 @@ func (r *reader) position(after string) position {
 	return position{typ: types.ShardIteratorTypeAtSequenceNumber, seq: aws.String(r.start.SequenceNumber)}
 }
 
+func isInvalidArgument(err error) bool {
+	var ia *types.InvalidArgumentException
+	return errors.As(err, &ia)
+}
+
 // trimmed reports whether err says the shard no longer exists and a shard
 // listing taken since agrees: retention removed it before it was read to its
 // end. The shard is then finished, so that its children are not blocked
@@ -274,21 +281,27 @@ func (r *reader) trimmed(err error, last string) bool {
 	if !isNotFound(err) {
 		return false
 	}
+	r.c.co.suspect(r.st) // or the whole stream was deleted
 	if r.notFound.IsZero() {
 		r.notFound = time.Now()
 	}
-	if !r.c.co.syncer.absentSince(r.shardID, r.notFound) {
+	if !r.st.syncer.absentSince(r.shardID, r.notFound) {
 		return false
 	}
-	r.c.log.Error("shard is no longer in the stream: retention removed it before it was read to its end; finishing it so that its children start",
+	r.st.log.Error("shard is no longer in the stream: retention removed it before it was read to its end; finishing it so that its children start",
 		"shard", r.shardID, "last_fetched", last)
 	return true
 }
 
 func (r *reader) logFetchError(err error, attempt int, wait time.Duration) {
-	level := r.c.log.Warn
+	if isInvalidArgument(err) {
+		// A checkpoint's sequence number the stream does not know: the
+		// stream may have been deleted and created again since.
+		r.c.co.suspect(r.st)
+	}
+	level := r.st.log.Warn
 	if isThrottle(err) || isExpired(err) || isInUse(err) {
-		level = r.c.log.Info
+		level = r.st.log.Info
 	}
 	level("fetch failed; retrying", "shard", r.shardID, "attempt", attempt, "wait", wait, "error", err)
 }

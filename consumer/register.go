@@ -22,16 +22,17 @@ var errConsumerDeleting = errors.New("the stream consumer is being deleted")
 // ResourceInUseException, and those workers describe the consumer the
 // winner registered. Faults are retried with backoff until ctx is done; a
 // missing stream, a refused permission or an invalid argument is returned.
-func (c *Consumer) fanOutConsumer(ctx context.Context) (string, error) {
+//
+// The stream is named by its ARN, or by its name when the ARN is not known.
+func (c *Consumer) fanOutConsumer(ctx context.Context, streamName, streamARN string) (string, error) {
 	r := c.cfg.Retrieval
 	if r.kind == retrievalFanOutARN {
 		return r.arn, nil
 	}
 	name := r.consumerName(&c.cfg)
-	streamARN := c.cfg.StreamARN
 	bo := registerBackoff
 	for {
-		arn, err := c.registerConsumer(ctx, &streamARN, name)
+		arn, err := c.registerConsumer(ctx, streamName, &streamARN, name)
 		if err == nil {
 			c.log.Info("enhanced fan-out consumer ACTIVE", "consumer", arn)
 			return arn, nil
@@ -50,14 +51,14 @@ func (c *Consumer) fanOutConsumer(ctx context.Context) (string, error) {
 
 // registerConsumer makes one attempt: describe, register if missing, wait
 // until ACTIVE.
-func (c *Consumer) registerConsumer(ctx context.Context, streamARN *string, name string) (string, error) {
+func (c *Consumer) registerConsumer(ctx context.Context, streamName string, streamARN *string, name string) (string, error) {
 	if *streamARN == "" {
-		out, err := c.cfg.Kinesis.(streamDescriber).DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(c.cfg.StreamName)})
+		out, err := c.cfg.Kinesis.(streamDescriber).DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(streamName)})
 		if err != nil {
-			return "", fmt.Errorf("describe stream %s: %w", c.cfg.StreamName, err)
+			return "", fmt.Errorf("describe stream %s: %w", streamName, err)
 		}
 		if out.StreamDescriptionSummary == nil || aws.ToString(out.StreamDescriptionSummary.StreamARN) == "" {
-			return "", fmt.Errorf("describe stream %s: no ARN in the response", c.cfg.StreamName)
+			return "", fmt.Errorf("describe stream %s: no ARN in the response", streamName)
 		}
 		*streamARN = aws.ToString(out.StreamDescriptionSummary.StreamARN)
 	}

@@ -42,6 +42,8 @@ func Polling() Retrieval { return Retrieval{} }
 // workers of the application use it: deregister it (gokcl fanout
 // deregister, or DeregisterStreamConsumer) once no worker uses it.
 // Registered consumers are billed by the hour and a stream has at most 20.
+// A multi-stream consumer registers (or finds) a stream consumer of that
+// name on each of its streams, before it reads the stream.
 //
 // Config.Kinesis must then also provide SubscribeToShard,
 // RegisterStreamConsumer and DescribeStreamConsumer, and
@@ -123,6 +125,9 @@ func (r Retrieval) check(cfg *Config) error {
 			need("DescribeStreamSummary (or set StreamARN)", ok)
 		}
 	case retrievalFanOutARN:
+		if cfg.multiStream() {
+			return retrievalError("a stream consumer ARN belongs to one stream: a multi-stream consumer takes EnhancedFanOut(name), registered on each stream")
+		}
 		if !consumerARNRE.MatchString(r.arn) {
 			return retrievalError("%q is not a stream consumer ARN (arn:aws:kinesis:REGION:ACCOUNT:stream/NAME/consumer/NAME:TIMESTAMP)", r.arn)
 		}

@@ -54,7 +54,9 @@ func (s *shardStat) processed(records int) {
 	s.records.Add(int64(records))
 }
 
-// shardStats holds the stats of the shard workers running now, by shard.
+// shardStats holds the stats of the shard workers running now, by lease key
+// (a shard id, or a multi-stream lease's key: shard ids repeat from stream
+// to stream).
 type shardStats struct {
 	mu sync.Mutex
 	m  map[string]*shardStat

@@ -74,8 +74,10 @@ func (s *ShardState) UnmarshalText(b []byte) error {
 // Status is a snapshot of a Consumer, for health checks and operators'
 // views; see Consumer.Status.
 type Status struct {
-	// Stream is Config.StreamName, or StreamARN; App is Config.AppName;
-	// WorkerID is the id this worker writes in the lease table.
+	// Stream is Config.StreamName, or StreamARN, and empty for a
+	// multi-stream consumer (each shard names its stream); App is
+	// Config.AppName; WorkerID is the id this worker writes in the lease
+	// table.
 	Stream   string `json:"stream"`
 	App      string `json:"app"`
 	WorkerID string `json:"worker"`
@@ -83,7 +85,8 @@ type Status struct {
 	Running bool `json:"running"`
 	// Stopping is set once Run has begun its graceful shutdown.
 	Stopping bool `json:"stopping"`
-	// Shards are the leases this worker holds, sorted by shard id.
+	// Shards are the leases this worker holds, sorted by lease key: by
+	// shard id, or by stream and then shard id.
 	Shards []ShardStatus `json:"shards"`
 	// BufferedBytes is the memory budget in use: record bytes fetched and
 	// not yet processed; MaxBufferedBytes is Config.MaxBufferedBytes.
@@ -103,8 +106,12 @@ func (s Status) Healthy() bool { return s.Running && len(s.Problems) == 0 }
 
 // ShardStatus is one held lease in a Status.
 type ShardStatus struct {
-	ShardID string     `json:"shard"`
-	State   ShardState `json:"state"`
+	// Stream is the shard's stream in a multi-stream consumer: its name, and
+	// its identifier (lease.StreamID) in StreamID; both empty otherwise.
+	Stream   string     `json:"stream,omitempty"`
+	StreamID string     `json:"stream_id,omitempty"`
+	ShardID  string     `json:"shard"`
+	State    ShardState `json:"state"`
 	// Checkpoint is the lease's checkpoint as this worker last wrote (or
 	// read) it; a deferred checkpoint is not in it until written.
 	Checkpoint checkpoint.Position `json:"checkpoint"`
@@ -159,6 +166,7 @@ func (c *Consumer) Status() Status {
 	renew := c.mgr.Config().RenewInterval
 	for _, h := range c.mgr.HeldLeases() {
 		ss := c.shardStatus(h.Lease.Key, now)
+		ss.ShardID, ss.Stream, ss.StreamID = h.Lease.Shard(), h.Lease.StreamID.Name, h.Lease.StreamID.String()
 		ss.Checkpoint, ss.LastRenewal = h.Lease.Checkpoint, h.LastRenewed
 		if h.Lease.HandOffPending() {
 			ss.HandOffTo = h.Lease.Owner
@@ -180,11 +188,12 @@ func (c *Consumer) Status() Status {
 	return st
 }
 
-// shardStatus is what the shard's worker reports; a lease with no worker
-// (just acquired, or acquired while the consumer stops) is starting.
-func (c *Consumer) shardStatus(shard string, now time.Time) ShardStatus {
-	ss := ShardStatus{ShardID: shard, State: ShardStarting}
-	s := c.stats.get(shard)
+// shardStatus is what the shard's worker reports, by lease key; a lease
+// with no worker (just acquired, or acquired while the consumer stops) is
+// starting.
+func (c *Consumer) shardStatus(key string, now time.Time) ShardStatus {
+	ss := ShardStatus{ShardID: key, State: ShardStarting}
+	s := c.stats.get(key)
 	if s == nil {
 		return ss
 	}

@@ -41,8 +41,8 @@ type subscriber struct {
 // one a second per consumer and shard.
 const minSubscribeGap = time.Second
 
-func newSubscriber(c *Consumer, shardID string, start checkpoint.Position, conv converter) *subscriber {
-	s := &subscriber{reader: newReader(c, shardID, start, conv), consumerARN: c.consumerARN}
+func newSubscriber(c *Consumer, st *stream, shardID string, start checkpoint.Position, conv converter) *subscriber {
+	s := &subscriber{reader: newReader(c, st, shardID, start, conv), consumerARN: st.consumerARN}
 	s.fanOut = true
 	return s
 }
@@ -76,7 +76,7 @@ func (s *subscriber) run(ctx context.Context) error {
 			bo.reset()
 		}
 		if err == nil {
-			s.c.log.Debug("subscription ended; subscribing again", "shard", s.shardID, "after", s.cont)
+			s.st.log.Debug("subscription ended; subscribing again", "shard", s.shardID, "after", s.cont)
 			continue
 		}
 		d := bo.next()

@@ -16,14 +16,20 @@ import (
 	"github.com/gokcl/kcl/shardgraph"
 )
 
-// shardSyncer lists the stream's shards every ShardSyncInterval, keeps the
+// shardSyncer lists one stream's shards every ShardSyncInterval, keeps the
 // latest shard graph, and creates the leases of shards that may start: the
 // start shards of a new application, those an earlier sync failed to create
 // (see missedLeases), and the children of finished shards whose worker
 // stopped before creating them or deferred them. (Workers create their
-// children's leases themselves as soon as a shard ends.)
+// children's leases themselves as soon as a shard ends.) Each stream of a
+// multi-stream consumer has its own; they share the lease table's reads.
+//
+// The syncer, its lineages and its listings speak of shard ids: the
+// stream's leases are keyed by shard id for them (stream.leases), and made
+// the stream's again where they are written (stream.own).
 type shardSyncer struct {
 	c        *Consumer
+	st       *stream
 	graph    atomic.Pointer[shardgraph.Graph]
 	listedAt atomic.Pointer[time.Time] // when graph's listing started
 	wake     chan struct{}             // capacity 1: sync now rather than at the next interval
@@ -40,8 +46,8 @@ func (s *shardSyncer) absentSince(shardID string, t time.Time) bool {
 	return !ok
 }
 
-func newShardSyncer(c *Consumer) *shardSyncer {
-	return &shardSyncer{c: c, wake: make(chan struct{}, 1)}
+func newShardSyncer(c *Consumer, st *stream) *shardSyncer {
+	return &shardSyncer{c: c, st: st, wake: make(chan struct{}, 1)}
 }
 
 // kick asks for a sync now: a worker met a shard newer than the last
@@ -54,7 +60,10 @@ func (s *shardSyncer) kick() {
 }
 
 // run syncs until ctx is done. It returns an error only when the first sync
-// finds that the stream does not exist; other failures are retried.
+// of a single-stream consumer finds that the stream does not exist; other
+// failures are retried. A multi-stream consumer's stream that does not exist
+// (any more) is reported to the stream set, which describes it again and
+// stops consuming it if it is gone.
 func (s *shardSyncer) run(ctx context.Context) error {
 	bo := syncBackoff
 	for synced := false; ; {
@@ -66,11 +75,14 @@ func (s *shardSyncer) run(ctx context.Context) error {
 		case err == nil:
 			synced = true
 			bo.reset()
-		case !synced && isNotFound(err):
+		case !synced && isNotFound(err) && !s.st.multi:
 			return err
 		default:
+			if isNotFound(err) {
+				s.c.co.suspect(s.st)
+			}
 			wait = bo.next()
-			s.c.log.Warn("shard sync failed; retrying", "attempt", bo.attempt, "wait", wait, "error", err)
+			s.st.log.Warn("shard sync failed; retrying", "attempt", bo.attempt, "wait", wait, "error", err)
 		}
 		if !s.pause(ctx, wait, err == nil) {
 			return nil
@@ -114,16 +126,21 @@ func (s *shardSyncer) sync(ctx context.Context) error {
 	}
 	s.graph.Store(g)
 	s.listedAt.Store(&started)
-	leases, err := s.c.mgr.Refresh(ctx)
+	all, err := s.c.co.table.read(ctx)
 	if err != nil {
 		return fmt.Errorf("read lease table: %w", err)
+	}
+	leases := s.st.leases(all)
+	if s.st.multi && !sameStream(g, leases) {
+		s.c.co.suspect(s.st)
 	}
 	return s.ensureLeases(ctx, g, leases)
 }
 
 // list reads every page of ListShards.
 func (s *shardSyncer) list(ctx context.Context) ([]types.Shard, error) {
-	in := &kinesis.ListShardsInput{StreamName: optional(s.c.cfg.StreamName), StreamARN: optional(s.c.cfg.StreamARN)}
+	in := &kinesis.ListShardsInput{}
+	in.StreamName, in.StreamARN = s.st.ids()
 	var shards []types.Shard
 	for {
 		out, err := s.c.cfg.Kinesis.ListShards(ctx, in)
@@ -164,7 +181,7 @@ func (s *shardSyncer) ensureLeases(ctx context.Context, g *shardgraph.Graph, lea
 			}
 		}
 	}
-	if err := s.c.createLeases(ctx, create); err != nil {
+	if err := s.c.createLeases(ctx, s.st, create); err != nil {
 		return err
 	}
 	return s.deleteStale(ctx, g, have)
@@ -188,10 +205,10 @@ func (s *shardSyncer) deleteStale(ctx context.Context, g *shardgraph.Graph, have
 		if !ready {
 			continue
 		}
-		if err := s.c.store.Delete(ctx, key); err != nil {
+		if err := s.c.store.Delete(ctx, s.st.key(key)); err != nil {
 			return fmt.Errorf("delete the lease of trimmed shard %s: %w", key, err)
 		}
-		s.c.log.Info("deleted the lease of a finished shard no longer in the stream", "shard", key)
+		s.st.log.Info("deleted the lease of a finished shard no longer in the stream", "shard", key)
 	}
 	return nil
 }
@@ -213,7 +230,7 @@ func (s *shardSyncer) deleteStale(ctx context.Context, g *shardgraph.Graph, have
 //     are read rather than records after it lost.
 func (s *shardSyncer) missedLeases(g *shardgraph.Graph, ln *lineage) []lease.Lease {
 	start := map[string]bool{}
-	for _, id := range g.StartShards(s.c.cfg.InitialPosition.graphPosition()) {
+	for _, id := range g.StartShards(s.st.initial.graphPosition()) {
 		start[id] = true
 	}
 	var create []lease.Lease
@@ -223,7 +240,7 @@ func (s *shardSyncer) missedLeases(g *shardgraph.Graph, ln *lineage) []lease.Lea
 		}
 		switch {
 		case start[id] && (len(ln.leases) == 0 || !ln.descendantLeased(id) || ln.mergedWithReached(id)):
-			create = append(create, newLease(g, id, s.c.cfg.InitialPosition.checkpoint()))
+			create = append(create, newLease(g, id, s.st.initial.checkpoint()))
 		case !start[id] && ln.mergedWithReached(id) && ln.parentsDone(id, g.Parents(id)):
 			create = append(create, newLease(g, id, checkpoint.TrimHorizon))
 		}
@@ -231,12 +248,13 @@ func (s *shardSyncer) missedLeases(g *shardgraph.Graph, ln *lineage) []lease.Lea
 	return create
 }
 
-// createLeases creates each lease unless it exists. A failure does not stop
-// the others: it returns the failures together, for the caller to retry. If
-// it created any, it wakes the lease manager's taker, so that they are taken
-// at once rather than at its next scan: a new application's worker starts
-// reading within a few round trips of its start.
-func (c *Consumer) createLeases(ctx context.Context, leases []lease.Lease) error {
+// createLeases creates each lease of the stream (keyed by shard id) unless
+// it exists. A failure does not stop the others: it returns the failures
+// together, for the caller to retry. If it created any, it wakes the lease
+// manager's taker, so that they are taken at once rather than at its next
+// scan: a new application's worker starts reading within a few round trips
+// of its start.
+func (c *Consumer) createLeases(ctx context.Context, st *stream, leases []lease.Lease) error {
 	seen := make(map[string]bool, len(leases))
 	var errs []error
 	created := 0
@@ -245,7 +263,7 @@ func (c *Consumer) createLeases(ctx context.Context, leases []lease.Lease) error
 			continue
 		}
 		seen[l.Key] = true
-		switch err := c.store.Create(ctx, l); {
+		switch err := c.store.Create(ctx, st.own(l)); {
 		case err == nil:
 			created++
 		case !errors.Is(err, lease.ErrLeaseExists):
@@ -272,6 +290,30 @@ func newLease(g *shardgraph.Graph, id string, cp checkpoint.Position) lease.Leas
 	return l
 }
 
+// sameStream reports whether the stream listed is, as far as its leases
+// can tell, the stream they were written for: no lease is finished
+// (SHARD_END) for a shard the listing shows open, and no checkpoint is
+// before its shard's first sequence number. Either would mean that the
+// stream was deleted and another created with its name since: its shards
+// have the same ids. A multi-stream consumer then describes the stream
+// again, which tells for sure.
+func sameStream(g *shardgraph.Graph, leases []lease.Lease) bool {
+	for _, l := range leases {
+		sh, ok := g.Shard(l.Key)
+		if !ok || l.Malformed != nil {
+			continue
+		}
+		if l.Finished() && sh.EndingSequence == "" {
+			return false
+		}
+		if !l.Checkpoint.IsSentinel() && sh.StartingSequence != "" &&
+			l.Checkpoint.Compare(checkpoint.At(sh.StartingSequence, 0)) < 0 {
+			return false
+		}
+	}
+	return true
+}
+
 func union(a, b []string) []string {
 	out := append([]string(nil), a...)
 	for _, x := range b {
@@ -291,10 +333,10 @@ func isNotFound(err error) bool {
 	return errors.As(err, &nf)
 }
 
-// childrenOf returns the leases to create for a finished shard's children:
-// from the last GetRecords response when it named them, else from the last
-// shard listing.
-func (co *coordinator) childrenOf(shardID string, fromResponse []types.ChildShard, cp checkpoint.Position) []lease.Lease {
+// childrenOf returns the leases to create for a finished shard's children,
+// keyed by shard id: from the last GetRecords response when it named them,
+// else from the stream's last shard listing.
+func (co *coordinator) childrenOf(st *stream, shardID string, fromResponse []types.ChildShard, cp checkpoint.Position) []lease.Lease {
 	var out []lease.Lease
 	for _, ch := range fromResponse {
 		l := lease.Lease{Key: aws.ToString(ch.ShardId), Checkpoint: cp, ParentShardIDs: ch.ParentShards}
@@ -306,7 +348,7 @@ func (co *coordinator) childrenOf(shardID string, fromResponse []types.ChildShar
 	if len(out) > 0 {
 		return out
 	}
-	if g := co.syncer.graph.Load(); g != nil {
+	if g := st.syncer.graph.Load(); g != nil {
 		for _, id := range g.Children(shardID) {
 			out = append(out, newLease(g, id, cp))
 		}
@@ -320,12 +362,12 @@ func (co *coordinator) childrenOf(shardID string, fromResponse []types.ChildShar
 // so that nothing of the child is processed before its other parent. The
 // other parent's worker creates it when that parent ends, and the shard
 // syncer creates it if both ended at once, each deferring to the other.
-func (co *coordinator) createChildLeases(ctx context.Context, shardID string, children []lease.Lease) error {
-	leases, err := co.c.mgr.Refresh(ctx) // both parents may have just ended: read the table as it is now
+func (co *coordinator) createChildLeases(ctx context.Context, st *stream, shardID string, children []lease.Lease) error {
+	all, err := co.table.read(ctx) // both parents may have just ended: read the table as it is now
 	if err != nil {
 		return fmt.Errorf("read lease table: %w", err)
 	}
-	ln := newLineage(co.syncer.graph.Load(), leases, co.isFinished)
+	ln := newLineage(st.syncer.graph.Load(), st.leases(all), co.finishedOf(st))
 	var create []lease.Lease
 	for _, child := range children {
 		var waiting []string
@@ -335,16 +377,16 @@ func (co *coordinator) createChildLeases(ctx context.Context, shardID string, ch
 			}
 		}
 		if len(waiting) > 0 {
-			co.c.log.Info("deferring the lease of a merge child until its other parent is processed to its end",
+			st.log.Info("deferring the lease of a merge child until its other parent is processed to its end",
 				"shard", shardID, "child", child.Key, "waiting_for", waiting)
 			if !ln.listed(child.Key) {
-				co.syncer.kick()
+				st.syncer.kick()
 			}
 			continue
 		}
 		create = append(create, child)
 	}
-	return co.c.createLeases(ctx, create)
+	return co.c.createLeases(ctx, st, create)
 }
 
 func childIDs(children []lease.Lease) []string {

@@ -30,6 +30,8 @@ var errStopping = errors.New("consumer: shutting down")
 // instead, so the batch in flight can finish.
 type shardWorker struct {
 	c        *Consumer
+	st       *stream
+	key      string // the lease key; info.ShardID is the shard's id
 	lease    lease.Lease
 	info     ShardInfo
 	log      *slog.Logger
@@ -54,15 +56,18 @@ type misroutedCount struct {
 
 const misroutedWarnEvery = time.Minute
 
-func newShardWorker(ctx context.Context, c *Consumer, l lease.Lease, stopping <-chan struct{}) *shardWorker {
+func newShardWorker(ctx context.Context, c *Consumer, st *stream, l lease.Lease, stopping <-chan struct{}) *shardWorker {
+	shardID := l.Shard()
 	w := &shardWorker{
 		c:        c,
+		st:       st,
+		key:      l.Key,
 		lease:    l,
-		info:     ShardInfo{ShardID: l.Key, ParentShardIDs: l.ParentShardIDs, Checkpoint: l.Checkpoint},
-		log:      c.log.With("shard", l.Key),
+		info:     ShardInfo{ShardID: shardID, Stream: st.info, ParentShardIDs: l.ParentShardIDs, Checkpoint: l.Checkpoint},
+		log:      st.log.With("shard", shardID),
 		stopping: stopping,
 	}
-	w.cp = &shardCheckpointer{shardID: l.Key, store: c.mgr, lease: ctx}
+	w.cp = &shardCheckpointer{shardID: shardID, key: l.Key, store: c.mgr, lease: ctx}
 	if !l.Checkpoint.IsSentinel() {
 		w.cp.setDelivered(l.Checkpoint)
 		w.processed = l.Checkpoint
@@ -108,16 +113,16 @@ func (w *shardWorker) run(ctx context.Context) {
 // no lease yet blocks as long as the application will reach it.
 func (w *shardWorker) waitParents(ctx context.Context) error {
 	for logged := false; ; logged = true {
-		pending := w.c.co.pendingParents(w.info.ShardID, w.lease.ParentShardIDs)
+		pending := w.c.co.pendingParents(w.st, w.info.ShardID, w.lease.ParentShardIDs)
 		if len(pending) == 0 {
 			return nil
 		}
 		if !logged {
 			w.setState(ShardWaitingForParents)
 			w.log.Info("waiting for parent shards to be processed to their end", "parents", pending)
-			if g := w.c.co.syncer.graph.Load(); g != nil {
+			if g := w.st.syncer.graph.Load(); g != nil {
 				if _, ok := g.Shard(w.info.ShardID); !ok {
-					w.c.co.syncer.kick() // a listing that has this shard tells trimmed parents apart
+					w.st.syncer.kick() // a listing that has this shard tells trimmed parents apart
 				}
 			}
 		}
@@ -143,15 +148,23 @@ func (w *shardWorker) pause(ctx context.Context, d time.Duration, wake <-chan st
 	return nil
 }
 
-// newProcessor makes the shard's processor. NewProcessor is called one call
-// at a time, as documented.
+// newProcessor makes the shard's processor with NewProcessor or
+// NewShardProcessor, one call at a time, as documented.
 func (w *shardWorker) newProcessor(context.Context) error {
 	w.c.co.newProcMu.Lock()
 	defer w.c.co.newProcMu.Unlock()
-	return safely("NewProcessor", func() error {
-		w.proc = w.c.cfg.NewProcessor(w.info.ShardID)
+	what := "NewProcessor"
+	if w.c.cfg.NewShardProcessor != nil {
+		what = "NewShardProcessor"
+	}
+	return safely(what, func() error {
+		if w.c.cfg.NewShardProcessor != nil {
+			w.proc = w.c.cfg.NewShardProcessor(w.info)
+		} else {
+			w.proc = w.c.cfg.NewProcessor(w.info.ShardID)
+		}
 		if w.proc == nil {
-			return errors.New("NewProcessor returned nil")
+			return errors.New(what + " returned nil")
 		}
 		return nil
 	})
@@ -240,11 +253,11 @@ func (w *shardWorker) process(ctx context.Context) (*fetchedBatch, error) {
 // a subscriber with enhanced fan-out, else a fetcher.
 func (w *shardWorker) newSource() source {
 	if w.c.cfg.Retrieval.FanOut() {
-		s := newSubscriber(w.c, w.info.ShardID, w.lease.Checkpoint, w.converter())
+		s := newSubscriber(w.c, w.st, w.info.ShardID, w.lease.Checkpoint, w.converter())
 		s.stat = w.stat
 		return s
 	}
-	f := newFetcher(w.c, w.info.ShardID, w.lease.Checkpoint, w.converter())
+	f := newFetcher(w.c, w.st, w.info.ShardID, w.lease.Checkpoint, w.converter())
 	f.stat = w.stat
 	return f
 }
@@ -260,7 +273,7 @@ func (w *shardWorker) converter() converter {
 	}
 	start, end := w.lease.StartingHashKey, w.lease.EndingHashKey
 	if start == "" || end == "" {
-		start, end = w.c.co.hashRange(w.info.ShardID)
+		start, end = w.c.co.hashRange(w.st, w.info.ShardID)
 	}
 	ks, err1 := deagg.ParseKey(start)
 	ke, err2 := deagg.ParseKey(end)
@@ -278,7 +291,7 @@ func (w *shardWorker) handle(ctx context.Context, b *fetchedBatch) error {
 	w.noteMisrouted(b.res)
 	w.noteDropped(b.res)
 	if len(b.records) > 0 {
-		batch := &Batch{ShardID: w.info.ShardID, Records: b.records, MillisBehindLatest: b.millisBehind, cp: w.cp}
+		batch := &Batch{ShardID: w.info.ShardID, Stream: w.st.info, Records: b.records, MillisBehindLatest: b.millisBehind, cp: w.cp}
 		w.cp.setDelivered(b.records[len(b.records)-1].Position())
 		err := w.retry(ctx, "process records", func(ctx context.Context) error {
 			if err := w.awaitLease(ctx); err != nil {
@@ -316,7 +329,7 @@ func (w *shardWorker) handle(ctx context.Context, b *fetchedBatch) error {
 // cancels ctx (the lease is gone), or for a renewal that was under way to
 // land (the lease is ours again). It returns ctx's cause, or errStopping.
 func (w *shardWorker) awaitLease(ctx context.Context) error {
-	for logged := false; !w.c.mgr.Usable(w.info.ShardID); logged = true {
+	for logged := false; !w.c.mgr.Usable(w.key); logged = true {
 		if !logged {
 			w.log.Warn("lease not renewed within its deadline (the process was paused, or renewals fail); holding the batch until the lease is renewed or lost")
 		}
@@ -373,14 +386,14 @@ func (w *shardWorker) autoCheckpoint(ctx context.Context) {
 	var err error
 	if time.Since(w.lastWrite) >= w.c.cfg.CheckpointInterval {
 		w.lastWrite = time.Now()
-		err = w.c.mgr.Checkpoint(ctx, w.info.ShardID, w.processed)
+		err = w.c.mgr.Checkpoint(ctx, w.key, w.processed)
 		if err != nil && !errors.Is(err, ErrLeaseLost) && ctx.Err() == nil {
 			// A passing fault: let the next renewal carry it instead.
 			w.log.Warn("automatic checkpoint failed; deferring it to the next renewal", "position", w.processed.String(), "error", err)
-			err = w.c.mgr.Defer(w.info.ShardID, w.processed)
+			err = w.c.mgr.Defer(w.key, w.processed)
 		}
 	} else {
-		err = w.c.mgr.Defer(w.info.ShardID, w.processed)
+		err = w.c.mgr.Defer(w.key, w.processed)
 	}
 	if err != nil && ctx.Err() == nil {
 		w.log.Warn("automatic checkpoint failed", "position", w.processed.String(), "error", err)
@@ -416,7 +429,7 @@ func (w *shardWorker) retry(ctx context.Context, what string, fn func(context.Co
 // stops; the next owner then redoes what is missing.
 func (w *shardWorker) finish(ctx context.Context, end *fetchedBatch) {
 	w.setState(ShardEnding)
-	children := w.c.co.childrenOf(w.info.ShardID, end.children, w.childCheckpoint())
+	children := w.c.co.childrenOf(w.st, w.info.ShardID, end.children, w.childCheckpoint())
 	steps := []struct {
 		what string
 		fn   func(context.Context) error
@@ -438,10 +451,10 @@ func (w *shardWorker) finish(ctx context.Context, end *fetchedBatch) {
 			return nil
 		}},
 		{"SHARD_END checkpoint", func(ctx context.Context) error {
-			return w.c.mgr.FinishShard(ctx, w.info.ShardID, childIDs(children))
+			return w.c.mgr.FinishShard(ctx, w.key, childIDs(children))
 		}},
 		{"create child leases", func(ctx context.Context) error {
-			return w.c.co.createChildLeases(ctx, w.info.ShardID, children)
+			return w.c.co.createChildLeases(ctx, w.st, w.info.ShardID, children)
 		}},
 	}
 	for _, s := range steps {
@@ -450,8 +463,8 @@ func (w *shardWorker) finish(ctx context.Context, end *fetchedBatch) {
 			return
 		}
 	}
-	w.c.co.markFinished(w.info.ShardID)
-	if err := w.c.mgr.Release(ctx, w.info.ShardID); err != nil {
+	w.c.co.markFinished(w.key)
+	if err := w.c.mgr.Release(ctx, w.key); err != nil {
 		w.log.Warn("release of finished shard failed", "error", err)
 	}
 	w.log.Info("shard processed to its end", "children", childIDs(children))
@@ -462,7 +475,7 @@ func (w *shardWorker) finish(ctx context.Context, end *fetchedBatch) {
 // AtTimestamp application whose timestamp came after this shard's last
 // record (nothing here was processed), at that timestamp too.
 func (w *shardWorker) childCheckpoint() checkpoint.Position {
-	if w.c.cfg.InitialPosition.kind == initialAtTimestamp && w.processed.SequenceNumber == "" {
+	if w.st.initial.kind == initialAtTimestamp && w.processed.SequenceNumber == "" {
 		return checkpoint.AtTimestamp
 	}
 	return checkpoint.TrimHorizon
@@ -502,12 +515,12 @@ func (w *shardWorker) shutdown(ctx context.Context) {
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.finalWrites())
 	defer cancel()
 	if !w.c.cfg.ManualCheckpoint && w.processed.SequenceNumber != "" {
-		if err := w.c.mgr.Checkpoint(fctx, w.info.ShardID, w.processed); err != nil {
+		if err := w.c.mgr.Checkpoint(fctx, w.key, w.processed); err != nil {
 			w.log.Warn("final checkpoint failed", "position", w.processed.String(), "error", err)
 		}
 	}
-	l, _ := w.c.mgr.Lease(w.info.ShardID)
-	if err := w.c.mgr.Release(fctx, w.info.ShardID); err != nil {
+	l, _ := w.c.mgr.Lease(w.key)
+	if err := w.c.mgr.Release(fctx, w.key); err != nil {
 		w.log.Warn("lease release failed", "error", err)
 		return
 	}

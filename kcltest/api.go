@@ -3,11 +3,9 @@ package kcltest
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"fmt"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -81,40 +79,39 @@ func (s *Stream) listStart(in *kinesis.ListShardsInput) (string, error) {
 	return s.parseNextToken(aws.ToString(in.NextToken))
 }
 
-// A NextToken is the stream's name, the last shard id of the page and when
-// it was issued, encoded so that callers treat it as opaque.
+// A NextToken is the stream (see Stream.token), the last shard id of the
+// page and when it was issued, encoded so that callers treat it as opaque.
 func (s *Stream) nextToken(lastShard string) string {
-	raw := s.name + "|" + lastShard + "|" + strconv.FormatInt(time.Now().UnixNano(), 10)
-	return base64.RawURLEncoding.EncodeToString([]byte(raw))
+	return s.token(lastShard, strconv.FormatInt(time.Now().UnixNano(), 10))
 }
 
 func (s *Stream) parseNextToken(token string) (string, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(token)
-	parts := strings.Split(string(raw), "|")
-	if err != nil || len(parts) != 3 || parts[0] != s.name {
-		return "", invalidArgument("invalid NextToken")
+	parts, err := s.readToken(token, "NextToken", 2)
+	if err != nil {
+		return "", err
 	}
-	issued, err := strconv.ParseInt(parts[2], 10, 64)
+	issued, err := strconv.ParseInt(parts[1], 10, 64)
 	if err != nil {
 		return "", invalidArgument("invalid NextToken")
 	}
 	if time.Since(time.Unix(0, issued)) >= nextTokenLifetime {
 		return "", &types.ExpiredNextTokenException{Message: aws.String("The timestamp on NextToken has expired.")}
 	}
-	return parts[1], nil
+	return parts[0], nil
 }
 
-// checkStream checks that a call names this stream, by name or ARN.
+// checkStream checks that a call names this stream, by name or ARN, and
+// that the stream has not been deleted.
 func (s *Stream) checkStream(name, arn *string) error {
 	switch {
 	case name == nil && arn == nil:
 		return invalidArgument("either StreamName or StreamARN must be provided")
-	case name != nil && *name != s.name, arn != nil && *arn != s.arn:
+	case name != nil && *name != s.name, arn != nil && *arn != s.arn, s.isDeleted():
 		id := aws.ToString(name)
 		if id == "" {
 			id = aws.ToString(arn)
 		}
-		return &types.ResourceNotFoundException{Message: aws.String("Stream " + id + " under account 123456789012 not found.")}
+		return s.streamNotFound(id)
 	}
 	return nil
 }
@@ -157,7 +154,7 @@ func (s *Stream) GetShardIterator(ctx context.Context, in *kinesis.GetShardItera
 // startPosition returns the sequence number an iterator starts at: its
 // first record is the first at or after it.
 func (s *Stream) startPosition(sh *shard, in *kinesis.GetShardIteratorInput) (uint64, error) {
-	latest := s.seq + 1
+	latest := s.seq.Load() + 1
 	if sh.closed {
 		latest = sh.lastSeq + 1
 	}
@@ -199,8 +196,8 @@ func (s *Stream) recordSeq(sh *shard, seq string) (uint64, error) {
 			return n, nil
 		}
 	}
-	return 0, invalidArgument(fmt.Sprintf("StartingSequenceNumber %s used in GetShardIterator on shard %s in stream %s under account 123456789012 is invalid because it did not come from this stream.",
-		seq, sh.id, s.name))
+	return 0, invalidArgument(fmt.Sprintf("StartingSequenceNumber %s used in GetShardIterator on shard %s in stream %s under account %s is invalid because it did not come from this stream.",
+		seq, sh.id, s.name, s.account))
 }
 
 // liveShard returns the shard with the given id after applying retention
@@ -219,11 +216,11 @@ func (s *Stream) liveShard(id string) *shard {
 	return sh
 }
 
-// An iterator is the stream's name, the shard, the sequence number to read
-// from and when it was issued, encoded so that callers treat it as opaque.
+// An iterator is the stream (see Stream.token), the shard, the sequence
+// number to read from and when it was issued, encoded so that callers treat
+// it as opaque.
 func (s *Stream) iterator(shardID string, pos uint64) string {
-	raw := strings.Join([]string{s.name, shardID, strconv.FormatUint(pos, 10), strconv.FormatInt(time.Now().UnixNano(), 10)}, "|")
-	return base64.RawURLEncoding.EncodeToString([]byte(raw))
+	return s.token(shardID, strconv.FormatUint(pos, 10), strconv.FormatInt(time.Now().UnixNano(), 10))
 }
 
 type iteratorState struct {
@@ -233,18 +230,16 @@ type iteratorState struct {
 }
 
 func (s *Stream) parseIterator(it string) (iteratorState, error) {
-	bad := invalidArgument("invalid ShardIterator")
-	raw, err := base64.RawURLEncoding.DecodeString(it)
-	parts := strings.Split(string(raw), "|")
-	if err != nil || len(parts) != 4 || parts[0] != s.name {
-		return iteratorState{}, bad
+	parts, err := s.readToken(it, "ShardIterator", 3)
+	if err != nil {
+		return iteratorState{}, err
 	}
-	pos, err1 := strconv.ParseUint(parts[2], 10, 64)
-	issued, err2 := strconv.ParseInt(parts[3], 10, 64)
+	pos, err1 := strconv.ParseUint(parts[1], 10, 64)
+	issued, err2 := strconv.ParseInt(parts[2], 10, 64)
 	if err1 != nil || err2 != nil {
-		return iteratorState{}, bad
+		return iteratorState{}, invalidArgument("invalid ShardIterator")
 	}
-	return iteratorState{shardID: parts[1], pos: pos, issued: time.Unix(0, issued)}, nil
+	return iteratorState{shardID: parts[0], pos: pos, issued: time.Unix(0, issued)}, nil
 }
 
 // GetRecords implements the call of the Kinesis API: up to Limit records

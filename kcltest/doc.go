@@ -11,6 +11,11 @@
 //     inject the service's own errors (ThrottlingError, ExpiredIteratorError,
 //     InternalFailureError); iterators expire, and MillisBehindLatest and
 //     arrival timestamps behave as the service's.
+//   - [Account] holds several streams of one AWS account, for a consumer of
+//     many streams: it routes each call to the stream it names, answers
+//     DescribeStreamSummary and ListStreams with each stream's ARN and
+//     creation time (a multi-stream lease table's stream identity), and
+//     deletes and re-creates streams while consumers run.
 //   - The lease table is lease.NewMemoryStore(), shared by the workers of
 //     one application.
 //   - [Start] runs a consumer as a [Worker]; [Worker.Crash] stops it as a

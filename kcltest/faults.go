@@ -139,6 +139,12 @@ func invalidArgument(msg string) error {
 
 func (s *Stream) shardNotFound(id string) error {
 	return &types.ResourceNotFoundException{
-		Message: aws.String("Shard " + id + " in stream " + s.name + " under account 123456789012 does not exist"),
+		Message: aws.String("Shard " + id + " in stream " + s.name + " under account " + s.account + " does not exist"),
 	}
+}
+
+// streamNotFound is the error of a call naming a stream that does not
+// exist (or no longer does), by name or ARN.
+func (s *Stream) streamNotFound(nameOrARN string) error {
+	return &types.ResourceNotFoundException{Message: aws.String("Stream " + nameOrARN + " under account " + s.account + " not found.")}
 }

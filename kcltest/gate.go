@@ -169,6 +169,21 @@ func (g *gate) newProcessor(newProc func(string) consumer.RecordProcessor) func(
 	}
 }
 
+// newShardProcessor wraps a NewShardProcessor function as newProcessor
+// wraps a NewProcessor function.
+func (g *gate) newShardProcessor(newProc func(consumer.ShardInfo) consumer.RecordProcessor) func(consumer.ShardInfo) consumer.RecordProcessor {
+	return func(shard consumer.ShardInfo) consumer.RecordProcessor {
+		if g.crashed() {
+			return nil
+		}
+		p := newProc(shard)
+		if p == nil {
+			return nil
+		}
+		return &gatedProcessor{p: p, g: g}
+	}
+}
+
 // gatedProcessor calls its processor until the crash. The callbacks that
 // can fail fail with ErrCrashed afterwards, so that the consumer takes
 // nothing as done; the others do nothing.

@@ -28,10 +28,36 @@ type gatedFanOut struct {
 	f fanOutAPI
 }
 
-// gateKinesis wraps k, keeping the enhanced fan-out calls if it has them.
+// describerAPI is a Kinesis client with DescribeStreamSummary besides
+// consumer.KinesisAPI's calls, as a multi-stream consumer needs (Stream and
+// Account have it).
+type describerAPI interface {
+	consumer.KinesisAPI
+	DescribeStreamSummary(ctx context.Context, in *kinesis.DescribeStreamSummaryInput, optFns ...func(*kinesis.Options)) (*kinesis.DescribeStreamSummaryOutput, error)
+}
+
+// gatedDescriber is gatedKinesis for a client that also has
+// DescribeStreamSummary.
+type gatedDescriber struct {
+	gatedKinesis
+	d describerAPI
+}
+
+func (k *gatedDescriber) DescribeStreamSummary(ctx context.Context, in *kinesis.DescribeStreamSummaryInput, optFns ...func(*kinesis.Options)) (*kinesis.DescribeStreamSummaryOutput, error) {
+	if err := k.g.check(); err != nil {
+		return nil, err
+	}
+	return k.d.DescribeStreamSummary(ctx, in, optFns...)
+}
+
+// gateKinesis wraps k, keeping the enhanced fan-out calls and
+// DescribeStreamSummary if it has them.
 func gateKinesis(k consumer.KinesisAPI, g *gate) consumer.KinesisAPI {
 	if f, ok := k.(fanOutAPI); ok {
 		return &gatedFanOut{gatedKinesis: gatedKinesis{k: k, g: g}, f: f}
+	}
+	if d, ok := k.(describerAPI); ok {
+		return &gatedDescriber{gatedKinesis: gatedKinesis{k: k, g: g}, d: d}
 	}
 	return &gatedKinesis{k: k, g: g}
 }

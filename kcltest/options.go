@@ -7,6 +7,7 @@ type Option func(*options)
 
 type options struct {
 	name          string
+	account       string
 	retention     time.Duration
 	shardsPerPage int
 	responseBytes int
@@ -16,6 +17,12 @@ type options struct {
 // WithName names the stream; consumers must be configured with this name
 // (or the stream's ARN). Default "test-stream".
 func WithName(name string) Option { return func(o *options) { o.name = name } }
+
+// WithAccount sets the id of the AWS account the stream belongs to, which
+// its ARN and DescribeStreamSummary show, and so the stream identifier a
+// multi-stream consumer writes in its lease keys. Default DefaultAccount;
+// anything but 12 decimal digits keeps the default.
+func WithAccount(id string) Option { return func(o *options) { o.account = id } }
 
 // WithRetention sets how long records stay in the stream, and how long a
 // closed shard stays listed after it closed. Default 24h, the service's

@@ -26,8 +26,8 @@ type Recorder struct {
 }
 
 type processed struct {
-	shardID string
-	record  consumer.Record
+	stream, shardID string
+	record          consumer.Record
 }
 
 // NewRecorder returns an empty Recorder.
@@ -51,11 +51,24 @@ func (r *Recorder) Wrap(newProcessor func(shardID string) consumer.RecordProcess
 	}
 }
 
+// WrapShard is Wrap for consumer.Config's NewShardProcessor.
+func (r *Recorder) WrapShard(newProcessor func(shard consumer.ShardInfo) consumer.RecordProcessor) func(shard consumer.ShardInfo) consumer.RecordProcessor {
+	return func(shard consumer.ShardInfo) consumer.RecordProcessor {
+		var p consumer.RecordProcessor = consumer.RecordProcessorFunc(func(context.Context, *consumer.Batch) error { return nil })
+		if newProcessor != nil {
+			if p = newProcessor(shard); p == nil {
+				return nil
+			}
+		}
+		return &recordingProcessor{p: p, r: r}
+	}
+}
+
 func (r *Recorder) add(b *consumer.Batch) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, rec := range b.Records {
-		r.records = append(r.records, processed{shardID: b.ShardID, record: rec})
+		r.records = append(r.records, processed{stream: b.Stream.Name, shardID: b.ShardID, record: rec})
 		r.count[rec.Position()]++
 	}
 }
@@ -80,6 +93,22 @@ func (r *Recorder) Shard(shardID string) []consumer.Record {
 	var out []consumer.Record
 	for _, p := range r.records {
 		if p.shardID == shardID {
+			out = append(out, p.record)
+		}
+	}
+	return out
+}
+
+// Stream returns the user records of one stream (by name) processed so
+// far, every delivery of each, in the order their batches finished: the
+// streams of an Account number their records apart, so a multi-stream
+// consumer's records are told apart by their positions too.
+func (r *Recorder) Stream(name string) []consumer.Record {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []consumer.Record
+	for _, p := range r.records {
+		if p.stream == name {
 			out = append(out, p.record)
 		}
 	}
@@ -115,7 +144,7 @@ func (r *Recorder) WaitProcessed(ctx context.Context, written ...PutResult) erro
 		for _, w := range written {
 			for sub := range w.UserRecords {
 				if p := checkpoint.At(w.SequenceNumber, uint64(sub)); r.count[p] == 0 {
-					missing = append(missing, w.ShardID+"@"+p.String())
+					missing = append(missing, strings.TrimPrefix(w.Stream+"/", "/")+w.ShardID+"@"+p.String())
 				}
 			}
 		}

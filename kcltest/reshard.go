@@ -65,6 +65,8 @@ func (s *Stream) Merge(a, b string) (string, error) {
 func (s *Stream) openShard(id string) (*shard, error) {
 	sh := s.byID[id]
 	switch {
+	case s.deleted:
+		return nil, s.streamNotFound(s.name)
 	case sh == nil:
 		return nil, s.shardNotFound(id)
 	case sh.closed:
@@ -77,7 +79,7 @@ func (s *Stream) openShard(id string) (*shard, error) {
 func (s *Stream) close(sh *shard) {
 	sh.closed = true
 	sh.closedAt = time.Now()
-	sh.lastSeq = s.seq
+	sh.lastSeq = s.seq.Load()
 }
 
 // Trim removes a closed shard and its records from the stream at once, as
@@ -88,6 +90,8 @@ func (s *Stream) Trim(shardID string) error {
 	defer s.mu.Unlock()
 	sh := s.byID[shardID]
 	switch {
+	case s.deleted:
+		return s.streamNotFound(s.name)
 	case sh == nil:
 		return s.shardNotFound(shardID)
 	case !sh.closed:

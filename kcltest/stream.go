@@ -5,6 +5,7 @@ import (
 	"math/big"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -21,8 +22,10 @@ import (
 //
 // Each shard is a log of records in sequence-number order. Sequence numbers
 // are 56-digit decimals, as the service's, increasing across the whole
-// stream in the order records are written, so that in a test the write order
-// of any two records can be told from them.
+// stream (across the whole Account, for its streams) in the order records
+// are written, so that in a test the write order of any two records can be
+// told from them, and a stream created again has numbers above the deleted
+// one's, as with the service.
 //
 // Time is read with time.Now: record arrival timestamps, MillisBehindLatest,
 // the expiry of iterators (5 minutes, as the service) and retention all
@@ -34,13 +37,16 @@ import (
 type Stream struct {
 	name    string
 	arn     string
+	account string
+	created time.Time // to the second, as DescribeStreamSummary reports it
 	options options
 
 	mu        sync.Mutex
+	deleted   bool     // by Account.DeleteStream: every call fails as for a missing stream
 	shards    []*shard // in creation (and id) order; trimmed shards removed
 	byID      map[string]*shard
 	nextShard int
-	seq       uint64 // the last sequence number handed out
+	seq       *atomic.Uint64 // the last sequence number handed out; an Account's streams share it
 	calls     map[Op]int
 	faults    faults
 }
@@ -69,6 +75,7 @@ type entry struct {
 // Defaults of the stream's options.
 const (
 	DefaultStreamName    = "test-stream"
+	DefaultAccount       = "123456789012"
 	DefaultRetention     = 24 * time.Hour
 	DefaultShardsPerPage = 1000
 )
@@ -88,10 +95,26 @@ const (
 // NewStream returns a stream with the given number of open shards dividing
 // the hash key space evenly, named shardId-000000000000 onwards as the
 // service names them. A count below 1 makes one shard.
+//
+// The stream belongs to the account DefaultAccount (see WithAccount) and was
+// created now, to the second; DescribeStreamSummary reports both, as a
+// multi-stream consumer asks. An Account holds several streams.
 func NewStream(shards int, opts ...Option) *Stream {
-	o := options{name: DefaultStreamName, retention: DefaultRetention, shardsPerPage: DefaultShardsPerPage, responseBytes: MaxResponseBytes, seed: 1}
+	return newStream(shards, time.Time{}, nil, opts...)
+}
+
+// newStream makes a stream created now, or at notBefore if that is later,
+// numbering its records with seq (a new counter if nil).
+func newStream(shards int, notBefore time.Time, seq *atomic.Uint64, opts ...Option) *Stream {
+	if seq == nil {
+		seq = new(atomic.Uint64)
+	}
+	o := options{name: DefaultStreamName, account: DefaultAccount, retention: DefaultRetention, shardsPerPage: DefaultShardsPerPage, responseBytes: MaxResponseBytes, seed: 1}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if !isAccountID(o.account) {
+		o.account = DefaultAccount
 	}
 	if o.retention <= 0 {
 		o.retention = DefaultRetention
@@ -104,7 +127,10 @@ func NewStream(shards int, opts ...Option) *Stream {
 	}
 	s := &Stream{
 		name:    o.name,
-		arn:     "arn:aws:kinesis:us-east-1:123456789012:stream/" + o.name,
+		arn:     "arn:aws:kinesis:" + Region + ":" + o.account + ":stream/" + o.name,
+		seq:     seq,
+		account: o.account,
+		created: later(time.Now().Truncate(time.Second), notBefore),
 		options: o,
 		byID:    map[string]*shard{},
 		calls:   map[Op]int{},
@@ -132,7 +158,7 @@ func (s *Stream) addShard(parents []string, start, end deagg.Key) *shard {
 		parents:  parents,
 		start:    start,
 		end:      end,
-		firstSeq: s.seq + 1,
+		firstSeq: s.seq.Load() + 1,
 	}
 	s.nextShard++
 	s.shards = append(s.shards, sh)

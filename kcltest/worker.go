@@ -26,11 +26,16 @@ var ErrCrashed = errors.New("kcltest: the worker crashed")
 // before Start. Inside a testing/synctest bubble the consumer's own
 // defaults cost no real time either.
 func Config(stream *Stream, store lease.Store, workerID string, newProcessor func(shardID string) consumer.RecordProcessor) consumer.Config {
+	cfg := baseConfig(store, workerID, newProcessor)
+	cfg.StreamName, cfg.Kinesis = stream.Name(), stream
+	return cfg
+}
+
+// baseConfig is Config without a stream.
+func baseConfig(store lease.Store, workerID string, newProcessor func(shardID string) consumer.RecordProcessor) consumer.Config {
 	return consumer.Config{
-		StreamName:         stream.Name(),
 		AppName:            "kcltest",
 		WorkerID:           workerID,
-		Kinesis:            stream,
 		LeaseStore:         store,
 		NewProcessor:       newProcessor,
 		InitialPosition:    consumer.TrimHorizon,
@@ -41,6 +46,19 @@ func Config(stream *Stream, store lease.Store, workerID string, newProcessor fun
 		CheckpointInterval: 100 * time.Millisecond,
 		ShutdownTimeout:    5 * time.Second,
 	}
+}
+
+// MultiStreamConfig returns Config's configuration for a multi-stream
+// worker of the account's streams of the given names (consumer.Config.Streams,
+// each at the consumer's InitialPosition, TrimHorizon); the Kinesis client
+// is the account. Set DiscoverStreams instead of Streams to discover them.
+func MultiStreamConfig(account *Account, store lease.Store, workerID string, newProcessor func(shardID string) consumer.RecordProcessor, streams ...string) consumer.Config {
+	cfg := baseConfig(store, workerID, newProcessor)
+	cfg.Kinesis = account
+	for _, name := range streams {
+		cfg.Streams = append(cfg.Streams, consumer.StreamConfig{Name: name})
+	}
+	return cfg
 }
 
 // Worker is a consumer.Consumer running in a goroutine of its own, as one
@@ -61,10 +79,12 @@ type Worker struct {
 //
 // A cfg.Kinesis that also has the calls of enhanced fan-out
 // (SubscribeToShard, RegisterStreamConsumer, DescribeStreamConsumer,
-// DescribeStreamSummary) keeps them through the wrapper.
+// DescribeStreamSummary), or DescribeStreamSummary alone (a multi-stream
+// consumer's, as Stream and Account have it), keeps them through the
+// wrapper.
 //
 // The consumer sees cfg.Kinesis, cfg.LeaseStore (set one: Start does not
-// reach DynamoDB) and cfg.NewProcessor through wrappers that Crash switches
+// reach DynamoDB) and cfg.NewProcessor (or NewShardProcessor) through wrappers that Crash switches
 // off. The wrapped processors forward every optional interface of
 // consumer.RecordProcessor (ShardInitializer, ShardEnder, LeaseLoser,
 // ShutdownNotifiee), answering nil for those the processor lacks, which the
@@ -80,6 +100,9 @@ func Start(ctx context.Context, cfg consumer.Config) (*Worker, error) {
 	cfg.LeaseStore = gateStore(cfg.LeaseStore, g)
 	if cfg.NewProcessor != nil {
 		cfg.NewProcessor = g.newProcessor(cfg.NewProcessor)
+	}
+	if cfg.NewShardProcessor != nil {
+		cfg.NewShardProcessor = g.newShardProcessor(cfg.NewShardProcessor)
 	}
 	c, err := consumer.New(cfg)
 	if err != nil {

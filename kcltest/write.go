@@ -14,6 +14,8 @@ import (
 
 // PutResult says where a record was written.
 type PutResult struct {
+	// Stream is the name of the stream the record went to.
+	Stream string
 	// ShardID is the shard the record went to.
 	ShardID string
 	// SequenceNumber is the record's sequence number.
@@ -33,7 +35,8 @@ type PutResult struct {
 // It returns an *types.InvalidArgumentException, as the service would, for
 // an empty partition key or one longer than 256 characters, an explicit
 // hash key that is not a decimal in [0, 2^128-1], or a record (data plus
-// partition key) larger than 1 MiB.
+// partition key) larger than 1 MiB; and a *types.ResourceNotFoundException
+// once the stream is deleted.
 func (s *Stream) Put(partitionKey, explicitHashKey string, data []byte) (PutResult, error) {
 	key, err := routeKey(partitionKey, explicitHashKey, len(data))
 	if err != nil {
@@ -47,10 +50,13 @@ func (s *Stream) Put(partitionKey, explicitHashKey string, data []byte) (PutResu
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.deleted {
+		return PutResult{}, s.streamNotFound(s.name)
+	}
 	for _, sh := range s.shards {
 		if !sh.closed && key.InRange(sh.start, sh.end) {
 			seq := s.append(sh, partitionKey, slices.Clone(data))
-			return PutResult{ShardID: sh.id, SequenceNumber: seq, UserRecords: users}, nil
+			return PutResult{Stream: s.name, ShardID: sh.id, SequenceNumber: seq, UserRecords: users}, nil
 		}
 	}
 	// Splits and merges keep the open shards covering the key space.
@@ -102,11 +108,11 @@ func routeKey(partitionKey, explicitHashKey string, dataLen int) (deagg.Key, err
 
 // append adds a record to sh and returns its sequence number. s.mu is held.
 func (s *Stream) append(sh *shard, partitionKey string, data []byte) string {
-	s.seq++
+	n := s.seq.Add(1)
 	now := time.Now()
-	seq := formatSeq(s.seq)
+	seq := formatSeq(n)
 	sh.log = append(sh.log, entry{
-		seq:     s.seq,
+		seq:     n,
 		arrival: now,
 		size:    len(data) + len(partitionKey),
 		record: types.Record{

@@ -73,13 +73,29 @@ type Config struct {
 	// Java KCL's default is 1).
 	MaxLeasesToStealAtOnce int
 
+	// Accept, when set, says which leases this worker may hold. The taker
+	// neither takes, steals nor asks for a lease it refuses, and counts it in
+	// no worker's load, as if it were finished; a lease this worker holds
+	// already is not affected (its holder releases it). A multi-stream
+	// consumer refuses the leases of the streams it does not consume, a
+	// single-stream one those of multi-stream tables. It is called from the
+	// taker's goroutine, once per lease per scan, outside the Manager's
+	// locks: it must be fast and safe for concurrent use. Default: every
+	// lease.
+	//
+	// Workers whose Accept differ (one has learnt of a new stream, the other
+	// not yet) plan with different totals, so their balance may differ for
+	// as long as they disagree.
+	Accept func(Lease) bool
+
 	// Logger receives the Manager's logs: Debug for routine renewals and
 	// scans, Info for takes, steals and losses, Warn for failed store calls.
 	// Default: discard.
 	Logger *slog.Logger
 
 	// Stream names the stream whose shards the leases are, in hook events.
-	// Optional: the consumer sets it.
+	// Optional: the consumer sets it. The events of a multi-stream lease
+	// name its own stream (and shard), from its key.
 	Stream string
 
 	// Hooks observe the Manager, for metrics: each receives the events of

@@ -37,7 +37,9 @@ var (
 //
 // # Attributes
 //
-// One item per lease, keyed by leaseKey (S, the shard id). gokcl treats the
+// One item per lease, keyed by leaseKey (S): the shard id, or in a
+// multi-stream table the stream identifier and the shard id joined by a
+// colon (StreamID.LeaseKey). gokcl treats the
 // KCL's attributes as follows:
 //
 //   - leaseKey (S): read; written by Create.
@@ -67,9 +69,11 @@ var (
 //     metrics, coordinator state) are skipped by List and never written,
 //     but for gokcl's own worker rows (below).
 //   - throughputKBps (N): KCL 3.x load statistics; preserved.
-//   - streamName, shardId (S): the KCL's multi-stream leases; preserved.
-//     Their leaseKey is not a shard id, so gokcl does not consume
-//     multi-stream tables.
+//   - streamName, shardId (S): a multi-stream lease's stream identifier
+//     (account:name:creationEpoch; the KCL keeps the name streamName for
+//     it) and shard id; read, an unparsable identifier making the row
+//     malformed; written by Create. No other write changes them: a lease key
+//     names one shard of one stream for good. See StreamID.
 //
 // Any other attribute is preserved: every write but Create is an UpdateItem
 // that sets or removes only the attributes named above, and Create writes a

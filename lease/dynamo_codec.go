@@ -29,6 +29,8 @@ const (
 	attrPendingState    = "pendingCheckpointState"             // B
 	attrCheckpointOwner = "checkpointOwner"                    // S, KCL 3.x graceful hand-off
 	attrEntityType      = "entityType"                         // S, KCL 3.x: what the item is
+	attrStream          = "streamName"                         // S, multi-stream: the stream identifier
+	attrShardID         = "shardId"                            // S, multi-stream: the shard id
 
 	// entityLease is the entityType of a lease; items without entityType
 	// are leases too (every KCL before the single-table layout).
@@ -96,6 +98,8 @@ func decodeItem(item map[string]types.AttributeValue) (l Lease, ok bool, err err
 		StartingHashKey:              r.str(attrStartingHashKey, false),
 		EndingHashKey:                r.str(attrEndingHashKey, false),
 		PendingCheckpointState:       r.binary(attrPendingState),
+		StreamID:                     r.streamID(attrStream),
+		ShardID:                      r.str(attrShardID, false),
 	}
 	if r.str(attrPending, false) != "" {
 		p := r.position(attrPending, attrPendingSub, true)
@@ -237,6 +241,21 @@ func (r *itemReader) set(attr string) []string {
 	}
 }
 
+// streamID reads a serialized stream identifier; absent or empty is the
+// zero StreamID (a single-stream lease).
+func (r *itemReader) streamID(attr string) StreamID {
+	s := r.str(attr, false)
+	if s == "" {
+		return StreamID{}
+	}
+	id, err := ParseStreamID(s)
+	if err != nil {
+		r.fail(attr, "%v", err)
+		return StreamID{}
+	}
+	return id
+}
+
 func (r *itemReader) binary(attr string) []byte {
 	if v, ok := r.item[attr].(*types.AttributeValueMemberB); ok && len(v.Value) > 0 {
 		return slices.Clone(v.Value)
@@ -260,7 +279,9 @@ func attrSS(ids []string) types.AttributeValue {
 
 // encodeNew returns the item the KCL writes for a new lease: key, counter,
 // checkpoint, sub-sequence number and owner switches always; owner, parents,
-// children, pending checkpoint and hash keys only when set. l must be valid.
+// children, pending checkpoint and hash keys only when set; the stream and
+// the shard of a multi-stream lease, as the KCL's
+// DynamoDBMultiStreamLeaseSerializer adds them. l must be valid.
 //
 // One deliberate difference: a pending checkpoint state is written as
 // binary, as the KCL's update path writes it (its create path writes a
@@ -284,6 +305,8 @@ func encodeNew(l Lease) map[string]types.AttributeValue {
 	putIf(attrChildren, len(l.ChildShardIDs) > 0, func() types.AttributeValue { return attrSS(l.ChildShardIDs) })
 	putIf(attrStartingHashKey, l.StartingHashKey != "", func() types.AttributeValue { return attrS(l.StartingHashKey) })
 	putIf(attrEndingHashKey, l.EndingHashKey != "", func() types.AttributeValue { return attrS(l.EndingHashKey) })
+	putIf(attrStream, l.MultiStream(), func() types.AttributeValue { return attrS(l.StreamID.String()) })
+	putIf(attrShardID, l.ShardID != "", func() types.AttributeValue { return attrS(l.ShardID) })
 	if p := l.PendingCheckpoint; p != nil {
 		item[attrPending] = attrS(p.SequenceNumber)
 		item[attrPendingSub] = attrU(p.SubSequenceNumber)

@@ -28,8 +28,9 @@ var (
 	ErrLeaseNotFound = errors.New("lease: not found")
 
 	// ErrInvalidLease reports a lease that cannot be written: no key, a
-	// negative counter, an invalid checkpoint or pending checkpoint, or an
-	// empty or repeated shard id among its parents or children.
+	// negative counter, an invalid checkpoint or pending checkpoint, an
+	// empty or repeated shard id among its parents or children, or a
+	// multi-stream lease whose stream, shard and key disagree.
 	ErrInvalidLease = errors.New("lease: invalid")
 
 	// ErrMalformedLease reports a lease row in the table that cannot be read:

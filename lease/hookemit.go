@@ -11,9 +11,20 @@ import (
 // that each site is one line. They cost a nil-slice check when no hook
 // wants the event.
 
+// names returns the stream and the shard a lease key names, for hook
+// events: a multi-stream lease's stream name and shard id, or Config.Stream
+// and the key (a shard id).
+func (m *Manager) names(key string) (stream, shard string) {
+	if id, shard, err := ParseLeaseKey(key); err == nil {
+		return id.Name, shard
+	}
+	return m.cfg.Stream, key
+}
+
 // leaseEvent is a LeaseEvent of this Manager.
 func (m *Manager) leaseEvent(kind LeaseEventKind, reason LeaseReason, l Lease, err error) LeaseEvent {
-	return LeaseEvent{Stream: m.cfg.Stream, Worker: m.cfg.WorkerID, Shard: l.Key, Kind: kind, Reason: reason,
+	stream, shard := m.names(l.Key)
+	return LeaseEvent{Stream: stream, Worker: m.cfg.WorkerID, Shard: shard, Kind: kind, Reason: reason,
 		Counter: l.Counter, Err: err}
 }
 
@@ -69,7 +80,8 @@ func (m *Manager) handedOffEvent(res Lease) LeaseEvent {
 // checkpoint it carried, if any.
 func (m *Manager) noteRenewal(key string, start time.Time, def *checkpoint.Position, err error) {
 	if len(m.hooks.renewal) > 0 {
-		m.hooks.onRenewal(Renewal{Stream: m.cfg.Stream, Worker: m.cfg.WorkerID, Shard: key,
+		stream, shard := m.names(key)
+		m.hooks.onRenewal(Renewal{Stream: stream, Worker: m.cfg.WorkerID, Shard: shard,
 			Latency: time.Since(start), WithCheckpoint: def != nil, Err: err})
 	}
 	if def != nil {
@@ -91,7 +103,8 @@ func (m *Manager) checkpointWrite(ctx context.Context, h *heldLease, kind Checkp
 // noteCheckpoint reports a checkpoint write that started at start.
 func (m *Manager) noteCheckpoint(key string, kind CheckpointKind, pos checkpoint.Position, start time.Time, err error) {
 	if len(m.hooks.checkpoint) > 0 {
-		m.hooks.onCheckpoint(CheckpointWrite{Stream: m.cfg.Stream, Worker: m.cfg.WorkerID, Shard: key, Kind: kind,
+		stream, shard := m.names(key)
+		m.hooks.onCheckpoint(CheckpointWrite{Stream: stream, Worker: m.cfg.WorkerID, Shard: shard, Kind: kind,
 			Position: pos, Latency: time.Since(start), Err: err})
 	}
 }

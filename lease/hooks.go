@@ -189,9 +189,11 @@ func (r LeaseReason) String() string {
 
 // LeaseEvent is a change in what this worker holds, for HookLeaseEvent.
 type LeaseEvent struct {
-	// Stream is Config.Stream; Worker is Config.WorkerID.
+	// Stream is Config.Stream (a multi-stream lease's stream name); Worker
+	// is Config.WorkerID.
 	Stream, Worker string
-	// Shard is the lease's key: the shard id.
+	// Shard is the shard id: the lease's key, or the shard part of a
+	// multi-stream lease's key.
 	Shard  string
 	Kind   LeaseEventKind
 	Reason LeaseReason

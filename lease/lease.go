@@ -12,8 +12,17 @@ import (
 // attribute the Java KCL (2.x) stores the field in, so that gokcl and the
 // KCL can read each other's tables.
 type Lease struct {
-	// Key identifies the lease: the shard id (leaseKey, the table's only key).
+	// Key identifies the lease (leaseKey, the table's only key): the shard id
+	// in a single-stream table; in a multi-stream table, the stream
+	// identifier, a colon and the shard id (StreamID.LeaseKey).
 	Key string
+	// StreamID is the stream of a multi-stream table's lease (streamName: the
+	// KCL keeps that name for the serialized identifier); zero in a
+	// single-stream table. ShardID is then the shard's id (shardId), and Key
+	// is StreamID.LeaseKey(ShardID). Both are written by Create only: a key
+	// names one shard of one stream for good.
+	StreamID StreamID
+	ShardID  string
 	// Owner is the worker holding the lease; empty when nobody does
 	// (leaseOwner, absent when unowned). During a hand-off (CheckpointOwner
 	// set) it is the worker the lease is being handed to.
@@ -62,6 +71,19 @@ type Lease struct {
 	Malformed error
 }
 
+// Shard returns the id of the lease's shard: ShardID in a multi-stream
+// table, Key in a single-stream one.
+func (l Lease) Shard() string {
+	if l.ShardID != "" {
+		return l.ShardID
+	}
+	return l.Key
+}
+
+// MultiStream reports whether l is a lease of a multi-stream table: it
+// names its stream.
+func (l Lease) MultiStream() bool { return !l.StreamID.IsZero() }
+
 // Holder returns the worker that processes the shard and may write its
 // checkpoint: CheckpointOwner during a hand-off, otherwise Owner (the KCL's
 // "actual owner").
@@ -102,6 +124,9 @@ func (l Lease) Validate() error {
 	if l.Malformed != nil {
 		return fmt.Errorf("%w: lease %s: its row is malformed: %w", ErrInvalidLease, l.Key, l.Malformed)
 	}
+	if err := l.validateStream(); err != nil {
+		return fmt.Errorf("%w: lease %s: %w", ErrInvalidLease, l.Key, err)
+	}
 	if l.Counter < 0 {
 		return fmt.Errorf("%w: lease %s: negative counter %d", ErrInvalidLease, l.Key, l.Counter)
 	}
@@ -121,6 +146,27 @@ func (l Lease) Validate() error {
 	}
 	if err := validateShardIDs(l.ChildShardIDs); err != nil {
 		return fmt.Errorf("%w: lease %s: children: %w", ErrInvalidLease, l.Key, err)
+	}
+	return nil
+}
+
+// validateStream checks a multi-stream lease's stream and shard against its
+// key: the KCL reads the stream and the shard from their attributes, gokcl
+// from the key or the attributes, and both must agree.
+func (l Lease) validateStream() error {
+	switch {
+	case l.StreamID.IsZero() && l.ShardID == "":
+		return nil // a single-stream lease
+	case l.StreamID.IsZero():
+		return fmt.Errorf("shard id %q without a stream", l.ShardID)
+	case l.ShardID == "":
+		return fmt.Errorf("stream %s without a shard id", l.StreamID)
+	}
+	if err := l.StreamID.Validate(); err != nil {
+		return err
+	}
+	if want := l.StreamID.LeaseKey(l.ShardID); l.Key != want {
+		return fmt.Errorf("the key of stream %s's shard %s must be %q", l.StreamID, l.ShardID, want)
 	}
 	return nil
 }

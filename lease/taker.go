@@ -206,6 +206,9 @@ func (m *Manager) classify(leases []Lease, held map[string]heldState, waiting ma
 		if (isHeld && st.finished) || (!isHeld && l.Finished()) {
 			continue
 		}
+		if !isHeld && m.cfg.Accept != nil && !m.cfg.Accept(*l) {
+			continue // another stream's, or another mode's: not this worker's to count
+		}
 		v.total++
 		live := now.Sub(o.firstSeen) < m.cfg.FailoverTime
 		switch {

@@ -229,3 +229,37 @@ func BenchmarkClassifyAndPlan(b *testing.B) {
 		}
 	}
 }
+
+// TestAcceptFilters: leases Accept refuses are neither taken nor counted:
+// two workers split the accepted leases evenly, whatever the others; a
+// worker that refuses a lease another holds leaves it there.
+func TestAcceptFilters(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newSimStore()
+		ctx := context.Background()
+		createLeases(t, s, 4, "")
+		for i := range 6 {
+			require.NoError(t, s.Create(ctx, Lease{Key: fmt.Sprintf("other-%d", i), Checkpoint: checkpoint.TrimHorizon}))
+		}
+		accept := func(l Lease) bool { return len(l.Key) < 6 || l.Key[:6] != "other-" }
+		a := runManager(t, s, Config{WorkerID: "a", Accept: accept})
+		b := runManager(t, s, Config{WorkerID: "b", Accept: accept})
+		time.Sleep(time.Minute)
+		require.Len(t, a.Held(), 2, "the refused leases count in no load")
+		require.Len(t, b.Held(), 2)
+		for _, l := range append(a.Held(), b.Held()...) {
+			require.True(t, accept(l), l.Key)
+		}
+
+		// A worker accepting everything takes the others, and no one steals
+		// from it what they refuse.
+		c := runManager(t, s, Config{WorkerID: "c"})
+		time.Sleep(time.Minute)
+		require.Len(t, c.Held(), 6)
+		for _, l := range c.Held() {
+			require.False(t, accept(l), l.Key)
+		}
+		require.Len(t, a.Held(), 2)
+		require.Len(t, b.Held(), 2)
+	})
+}

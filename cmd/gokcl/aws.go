@@ -72,11 +72,12 @@ type deps struct {
 	store       adminStore
 	tableLabel  string // the lease table, for messages
 	streamLabel string // the stream, for messages
+	region      string // of the clients: the streams of a multi-stream table are read in it
 }
 
 // deps returns the clients' deps for o.
 func (c *clients) deps(o *options) (deps, error) {
-	d := deps{kinesis: c.kinesis, tableLabel: c.tableLabel(o), streamLabel: c.streamLabel(o)}
+	d := deps{kinesis: c.kinesis, tableLabel: c.tableLabel(o), streamLabel: c.streamLabel(o), region: c.region}
 	if o.table != "" {
 		s, err := c.leaseStore(o)
 		if err != nil {

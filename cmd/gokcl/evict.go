@@ -47,6 +47,8 @@ handed it over.`,
 
 // evictItem is one lease of the evicted worker.
 type evictItem struct {
+	// Stream is the stream identifier in a multi-stream table.
+	Stream     string `json:"stream,omitempty"`
 	Shard      string `json:"shard"`
 	Counter    int64  `json:"counter"`
 	Checkpoint string `json:"checkpoint"`
@@ -117,7 +119,7 @@ func evict(ctx context.Context, w io.Writer, d deps, o *options) error {
 		if !held(l) {
 			continue
 		}
-		r.Items = append(r.Items, evictItem{Shard: l.Key, Counter: l.Counter, Checkpoint: checkpointText(l), lease: l})
+		r.Items = append(r.Items, evictItem{Stream: leaseStream(l), Shard: leaseShard(l), Counter: l.Counter, Checkpoint: checkpointText(l), lease: l})
 		if obs.moved(l.Key) {
 			moved = append(moved, fmt.Sprintf("%s (counter %d, then %d)", l.Key, obs.first[l.Key].Counter, l.Counter))
 		}
@@ -182,17 +184,29 @@ func (r *evictReport) write(w io.Writer, format string) error {
 	fmt.Fprintf(w, "Evict worker %s from lease table %s%s\n\n", r.Worker, r.Table, dryRunNote(r.DryRun))
 	var rows [][]string
 	var notes []string
+	multi := false
+	for _, it := range r.Items {
+		multi = multi || it.Stream != ""
+	}
 	for _, it := range r.Items {
 		result := it.Result
 		if it.NewCounter != nil {
 			result += " (counter " + strconv.FormatInt(*it.NewCounter, 10) + ")"
 		}
-		rows = append(rows, []string{it.Shard, strconv.FormatInt(it.Counter, 10), it.Checkpoint, result})
+		row := []string{it.Shard, strconv.FormatInt(it.Counter, 10), it.Checkpoint, result}
+		if multi {
+			row = append([]string{it.Stream}, row...)
+		}
+		rows = append(rows, row)
 		if it.Reason != "" {
-			notes = append(notes, it.Shard+": "+it.Reason)
+			notes = append(notes, strings.TrimSpace(it.Stream+" "+it.Shard)+": "+it.Reason)
 		}
 	}
-	if err := writeTable(w, []string{"SHARD", "COUNTER", "CHECKPOINT", "RESULT"}, rows); err != nil {
+	header := []string{"SHARD", "COUNTER", "CHECKPOINT", "RESULT"}
+	if multi {
+		header = append([]string{"STREAM"}, header...)
+	}
+	if err := writeTable(w, header, rows); err != nil {
 		return err
 	}
 	if len(notes) > 0 {

@@ -82,7 +82,8 @@ func TestGoldenStatus(t *testing.T) {
 		"shardId-000000000003": {millis: 3_723_000, ok: true},
 		"shardId-000000000004": {why: "AT_TIMESTAMP: the application's timestamp is not in the lease table"},
 	}
-	r := buildStatus("billing", `stream "orders"`, goldenObservation(), true, shards, lags)
+	obs := goldenObservation()
+	r := buildStatus("billing", `stream "orders"`, obs, true, []statusGroup{{leases: obs.leases, shards: shards, lags: lags}})
 	requireGoldenFormats(t, "status", func(w *bytes.Buffer, format string) error { return r.write(w, format) })
 }
 

@@ -7,14 +7,15 @@ import (
 	"github.com/gokcl/kcl/lease"
 )
 
-// shardOf returns the shard id a lease key names. A single-stream lease
-// table (gokcl's, the KCL's default) is keyed by shard id; the Java KCL's
-// multi-stream tables are keyed by "account:stream:epoch:shardId", which
-// gokcl does not read yet: shardOf refuses such keys rather than guess.
-// (When multi-stream tables come, this is where the stream column starts.)
+// shardOf returns the shard id a single-stream lease key names: a
+// single-stream lease table (gokcl's, the KCL's default) is keyed by shard
+// id. A key of the Java KCL's multi-stream form,
+// "account:stream:epoch:shardId", is refused here: a multi-stream lease
+// carries its stream and shard in attributes of their own (streamName,
+// shardId), and one without them is not a lease gokcl guesses about.
 func shardOf(key string) (string, error) {
 	if strings.Count(key, ":") == 3 {
-		return "", fmt.Errorf("lease key %q is a multi-stream key (account:stream:epoch:shard): gokcl reads single-stream lease tables only", key)
+		return "", fmt.Errorf("lease key %q is a multi-stream key (account:stream:epoch:shard) without the streamName and shardId attributes the Java KCL writes with it", key)
 	}
 	if !validShardID(key) {
 		return "", fmt.Errorf("lease key %q is not a shard id", key)
@@ -37,13 +38,64 @@ func validShardID(s string) bool {
 	return true
 }
 
-// checkSingleStream refuses a table holding a lease whose key is not a
-// shard id, naming the table and the first such key.
-func checkSingleStream(leases []lease.Lease, table string) error {
+// tableMode reads whether a lease table is multi-stream (its leases name
+// their streams, as the Java KCL's multi-stream mode and gokcl's write
+// them) or single-stream (keyed by shard id), and refuses a table that is
+// neither: a key that is not a shard id, or both kinds of lease in one table
+// (two applications sharing a table by mistake). A multi-stream row that
+// cannot be read counts as multi-stream when its key has that form.
+func tableMode(leases []lease.Lease, table string) (multi bool, err error) {
 	for _, l := range leases {
-		if _, err := shardOf(l.Key); err != nil {
-			return fmt.Errorf("%s: %w", table, err)
+		multi = multi || l.MultiStream()
+	}
+	for _, l := range leases {
+		switch {
+		case l.MultiStream():
+		case multi && l.Malformed != nil:
+			if _, _, err := lease.ParseLeaseKey(l.Key); err != nil {
+				return false, fmt.Errorf("%s: lease key %q is neither a shard id nor a multi-stream key", table, l.Key)
+			}
+		case multi:
+			return false, fmt.Errorf("%s holds multi-stream leases and single-stream ones (such as %q): two applications share it by mistake; repair it by hand", table, l.Key)
+		default:
+			if _, err := shardOf(l.Key); err != nil {
+				return false, fmt.Errorf("%s: %w", table, err)
+			}
 		}
 	}
-	return nil
+	return multi, nil
+}
+
+// checkSingleStream refuses a table that is not a single-stream one, naming
+// the table and the first offending key.
+func checkSingleStream(leases []lease.Lease, table string) error {
+	multi, err := tableMode(leases, table)
+	if err == nil && multi {
+		err = fmt.Errorf("%s is a multi-stream lease table: this command reads single-stream tables only", table)
+	}
+	return err
+}
+
+// leaseStream returns the stream identifier of a lease of a multi-stream
+// table (parsed from the key of a row that cannot be read), or "".
+func leaseStream(l lease.Lease) string {
+	if l.MultiStream() {
+		return l.StreamID.String()
+	}
+	if id, _, err := lease.ParseLeaseKey(l.Key); err == nil {
+		return id.String()
+	}
+	return ""
+}
+
+// leaseShard returns the shard id of a lease: its shardId in a multi-stream
+// table (parsed from the key of a row that cannot be read), else its key.
+func leaseShard(l lease.Lease) string {
+	if l.MultiStream() {
+		return l.ShardID
+	}
+	if _, shard, err := lease.ParseLeaseKey(l.Key); err == nil {
+		return shard
+	}
+	return l.Key
 }

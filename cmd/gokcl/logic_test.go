@@ -36,7 +36,7 @@ func put(t *testing.T, k *kcltest.Stream, explicitHashKey string, data []byte) s
 }
 
 func testDeps(store adminStore, k shardReader) deps {
-	return deps{kinesis: k, store: store, tableLabel: `lease table "billing"`, streamLabel: `stream "orders"`}
+	return deps{kinesis: k, store: store, tableLabel: `lease table "billing"`, streamLabel: `stream "orders"`, region: kcltest.Region}
 }
 
 func testOptions() *options {
@@ -231,7 +231,7 @@ func decode(t *testing.T, data []byte, v any) {
 func TestReportsDuringAHandOff(t *testing.T) {
 	l := lease.Lease{Key: "a", Owner: "new", CheckpointOwner: "old", Counter: 3, Checkpoint: checkpoint.TrimHorizon}
 	obs := &observation{leases: []lease.Lease{l}, first: map[string]lease.Lease{"a": l}, changed: map[string]time.Time{}}
-	st := buildStatus("billing", `stream "orders"`, obs, false, nil, nil)
+	st := buildStatus("billing", `stream "orders"`, obs, false, []statusGroup{{leases: obs.leases}})
 	require.Equal(t, "old", st.Leases[0].Owner)
 	require.Equal(t, "new", st.Leases[0].HandingTo)
 	var out bytes.Buffer

@@ -4,7 +4,7 @@
 // imports the checkpoints of a vmware-go-kcl-v2 application, and lists the
 // stream's enhanced fan-out consumers.
 //
-//	gokcl status   -app APP -stream STREAM
+//	gokcl status   -app APP -stream STREAM|-all-streams
 //	gokcl workers  -app APP
 //	gokcl reset    -app APP -stream STREAM -shard ID|-all -to POSITION [-force] [-dry-run]
 //	gokcl evict    -app APP -worker ID [-force] [-dry-run]
@@ -19,6 +19,11 @@
 //
 // Exit status: 0 on success, 1 when the command failed or refused, 2 for a
 // usage error.
+//
+// Multi-stream lease tables (the Java KCL's multi-stream mode, gokcl's
+// Config.Streams) are read too: status, reset and evict show each lease's
+// stream, and tell a stream's leases from a former stream's of the same
+// name (deleted, or deleted and created again).
 package main
 
 import (

@@ -23,6 +23,7 @@ type options struct {
 
 	app, table        string
 	stream, streamARN string
+	allStreams        bool // status: every stream of a multi-stream table
 	region            string
 	kinesisURL        string
 	dynamoURL         string

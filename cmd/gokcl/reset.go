@@ -43,7 +43,12 @@ the next worker to take it starts from the new checkpoint.
 
 A finished shard (SHARD_END) is skipped by -all, and refused by -shard unless
 -force: its children may already have been processed, so processing it again
-would deliver its records after theirs. -dry-run prints the plan.`,
+would deliver its records after theirs. -dry-run prints the plan.
+
+In a multi-stream lease table, -stream (or -stream-arn) is required, shard
+ids being the same from stream to stream: the reset moves that stream's
+leases only (those of the stream that exists now, when the table also
+holds a former stream's of the same name).`,
 		examples: `  gokcl reset -app billing -shard shardId-000000000003 -to trim-horizon -dry-run
   gokcl reset -app billing -stream orders -all -to timestamp=2026-11-30T03:00:00Z
   gokcl reset -app billing -stream orders -shard shardId-000000000001 -to sequence=49590338271490256608559692538361571095921575989136588898/3
@@ -133,6 +138,8 @@ const (
 
 // resetItem is one lease's part of a reset.
 type resetItem struct {
+	// Stream is the stream identifier in a multi-stream table.
+	Stream     string `json:"stream,omitempty"`
 	Shard      string `json:"shard"`
 	Owner      string `json:"owner,omitempty"`
 	Counter    int64  `json:"counter"`
@@ -143,6 +150,7 @@ type resetItem struct {
 	Reason     string `json:"reason,omitempty"`
 	NewCounter *int64 `json:"new_counter,omitempty"`
 
+	key   string // the lease key
 	lease lease.Lease
 	pos   checkpoint.Position
 }
@@ -227,7 +235,8 @@ func planReset(ctx context.Context, r *resetReport, d deps, o *options, target r
 	if err != nil {
 		return explain(err, d.tableLabel)
 	}
-	if err := checkSingleStream(leases, d.tableLabel); err != nil {
+	leases, ref, err := resetStream(ctx, leases, d, o)
+	if err != nil {
 		return err
 	}
 	r.Items = selectResets(leases, o.shard, o.force)
@@ -237,7 +246,7 @@ func planReset(ctx context.Context, r *resetReport, d deps, o *options, target r
 		}
 		return fmt.Errorf("no lease in %s", d.tableLabel)
 	}
-	if err := resolvePositions(ctx, r.Items, d, o, target); err != nil {
+	if err := resolvePositions(ctx, r.Items, d, ref, target); err != nil {
 		return err
 	}
 	if o.force {
@@ -246,15 +255,48 @@ func planReset(ctx context.Context, r *resetReport, d deps, o *options, target r
 	return checkNotHeld(ctx, r.Items, d, o)
 }
 
+// resetStream returns the leases a reset may move and the stream to read
+// positions from: every lease of a single-stream table, and the -stream
+// named with it; in a multi-stream table, the leases of the stream -stream
+// names, which must be named (shard ids repeat from stream to stream), and
+// of the one that exists now if the table holds several of that name.
+func resetStream(ctx context.Context, leases []lease.Lease, d deps, o *options) ([]lease.Lease, streamRef, error) {
+	multi, err := tableMode(leases, d.tableLabel)
+	if err != nil || !multi {
+		return leases, o.streamRef(), err
+	}
+	if !o.hasStream() {
+		return nil, streamRef{}, usagef("%s is a multi-stream lease table: name the stream with -stream (or -stream-arn)", d.tableLabel)
+	}
+	ids, err := selectStreams(streamIDs(leases), o)
+	if err != nil {
+		return nil, streamRef{}, err
+	}
+	if len(ids) == 0 {
+		return nil, streamRef{}, fmt.Errorf("no lease of %s in %s", o.streamLabel(), d.tableLabel)
+	}
+	ts, err := currentStream(ctx, d, ids, d.tableLabel)
+	if err != nil {
+		return nil, streamRef{}, err
+	}
+	var out []lease.Lease
+	for _, l := range leases {
+		if leaseStream(l) == ts.id.String() {
+			out = append(out, l)
+		}
+	}
+	return out, ts.ref, nil
+}
+
 // selectResets returns the items of the leases to reset: the named shard,
 // or every lease (finished ones skipped).
 func selectResets(leases []lease.Lease, shard string, force bool) []resetItem {
 	var items []resetItem
 	for _, l := range leases {
-		if shard != "" && l.Key != shard {
+		if shard != "" && leaseShard(l) != shard {
 			continue
 		}
-		it := resetItem{Shard: l.Key, Owner: l.Owner, Counter: l.Counter, From: l.Checkpoint.String(), lease: l}
+		it := resetItem{Stream: leaseStream(l), Shard: leaseShard(l), Owner: l.Owner, Counter: l.Counter, From: l.Checkpoint.String(), key: l.Key, lease: l}
 		it.State = leaseState(l, &observation{}, false)
 		switch {
 		case l.Malformed != nil:
@@ -281,7 +323,7 @@ func childList(l lease.Lease) string {
 // resolvePositions works out each pending item's new checkpoint, eight
 // shards at a time. A position the stream refuses refuses the item; any
 // other failure (the stream missing, access denied) ends the command.
-func resolvePositions(ctx context.Context, items []resetItem, d deps, o *options, target resetTarget) error {
+func resolvePositions(ctx context.Context, items []resetItem, d deps, ref streamRef, target resetTarget) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(lagParallelism)
 	for i := range items {
@@ -290,7 +332,7 @@ func resolvePositions(ctx context.Context, items []resetItem, d deps, o *options
 			continue
 		}
 		g.Go(func() error {
-			pos, err := target.position(gctx, d.kinesis, o.streamRef(), it.Shard)
+			pos, err := target.position(gctx, d.kinesis, ref, it.Shard)
 			switch {
 			case errors.Is(err, errNotInShard):
 				it.refuse("%v", err)
@@ -318,7 +360,7 @@ func checkNotHeld(ctx context.Context, items []resetItem, d deps, o *options) er
 	}
 	obs, err := watchTable(ctx, d.store, o.watch, func(obs *observation) bool {
 		for _, it := range items {
-			if it.pending() && obs.moved(it.Shard) {
+			if it.pending() && obs.moved(it.key) {
 				return true
 			}
 		}
@@ -332,11 +374,11 @@ func checkNotHeld(ctx context.Context, items []resetItem, d deps, o *options) er
 		if !it.pending() {
 			continue
 		}
-		now, ok := obs.lease(it.Shard)
+		now, ok := obs.lease(it.key)
 		switch {
 		case !ok:
 			it.refuse("the lease was deleted while watched")
-		case obs.moved(it.Shard):
+		case obs.moved(it.key):
 			it.State = stateHeld
 			it.refuse("held by live worker %q (counter %d, then %d, within %s); -force to reset it anyway", now.Owner, it.Counter, now.Counter, formatMillis(millis(obs.watched())))
 		case it.Owner != "" && o.watch == 0:
@@ -388,7 +430,7 @@ func reread(ctx context.Context, store lease.Store, it *resetItem) error {
 		return err
 	}
 	for _, l := range leases {
-		if l.Key != it.Shard {
+		if l.Key != it.key {
 			continue
 		}
 		if l.Finished() && !it.lease.Finished() {
@@ -423,20 +465,31 @@ func (r *resetReport) write(w io.Writer, format string) error {
 	}
 	var rows [][]string
 	var notes []string
-	held := false
+	held, multi := false, false
+	for _, it := range r.Items {
+		multi = multi || it.Stream != ""
+	}
 	for _, it := range r.Items {
 		result := it.Result
 		if it.NewCounter != nil {
 			result += " (counter " + strconv.FormatInt(*it.NewCounter, 10) + ")"
 		}
-		rows = append(rows, []string{it.Shard, it.Owner, strconv.FormatInt(it.Counter, 10), it.State, it.From, it.To, result})
+		row := []string{it.Shard, it.Owner, strconv.FormatInt(it.Counter, 10), it.State, it.From, it.To, result}
+		if multi {
+			row = append([]string{it.Stream}, row...)
+		}
+		rows = append(rows, row)
 		if it.Reason != "" {
-			notes = append(notes, it.Shard+": "+it.Reason)
+			notes = append(notes, strings.TrimSpace(it.Stream+" "+it.Shard)+": "+it.Reason)
 		}
 		held = held || it.Owner != "" && (it.Result == resultDone || it.Result == resultWould)
 	}
 	fmt.Fprintf(w, "Reset in lease table %s to %s%s\n\n", r.Table, r.To, dryRunNote(r.DryRun))
-	if err := writeTable(w, []string{"SHARD", "OWNER", "COUNTER", "STATE", "FROM", "TO", "RESULT"}, rows); err != nil {
+	header := []string{"SHARD", "OWNER", "COUNTER", "STATE", "FROM", "TO", "RESULT"}
+	if multi {
+		header = append([]string{"STREAM"}, header...)
+	}
+	if err := writeTable(w, header, rows); err != nil {
 		return err
 	}
 	if len(notes) > 0 {

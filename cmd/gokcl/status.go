@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gokcl/kcl/lease"
 )
@@ -15,7 +17,7 @@ import (
 func statusCommand() *command {
 	return &command{
 		name:     "status",
-		synopsis: "status -app NAME -stream NAME [-watch D] [-o table|json]",
+		synopsis: "status -app NAME -stream NAME|-all-streams [-watch D] [-o table|json]",
 		summary:  "who holds which shard, its checkpoint, state and lag",
 		about: `Lists every lease of the application, one row per shard: its parents,
 owner, counter, checkpoint (sequence/sub-sequence, or a sentinel), state and
@@ -30,14 +32,24 @@ early once every owned lease has moved.
 
 Lag is MillisBehindLatest of one GetRecords of limit 1 at the checkpoint:
 how far the last processed record is behind the newest. "?" where it cannot
-be measured (a note says why), "-" for finished shards.`,
+be measured (a note says why), "-" for finished shards.
+
+A multi-stream lease table (the Java KCL's multi-stream mode, or gokcl's
+Config.Streams) holds the leases of many streams: -stream shows one of
+them, -all-streams every one, with a STREAM column and a table of the
+streams. A stream the table names but Kinesis no longer has (deleted, or
+deleted and created again: another creation time, so other leases) is
+shown as deleted or re-created: its leases are a former stream's.`,
 		examples: `  gokcl status -app billing -stream orders
   gokcl status -app billing -stream orders -o json | jq '.leases[] | select(.state == "expired")'
   gokcl status -app billing -stream orders -failover 30s    # an application with FailoverTime 30s
+  gokcl status -app tenants -all-streams                       # a multi-stream application
 `,
+		streamOptional: true,
 		flags: func(fs *flag.FlagSet, o *options) {
 			tableFlags(fs, o)
 			streamFlags(fs, o)
+			fs.BoolVar(&o.allStreams, "all-streams", false, "every stream of a multi-stream lease table")
 			awsFlags(fs, o, true, true)
 			watchFlags(fs, o)
 			outputFlag(fs, o)
@@ -87,6 +99,9 @@ func ownedLeasesMoved(obs *observation) bool {
 }
 
 func runStatus(ctx context.Context, e *env, o *options) error {
+	if !o.hasStream() && !o.allStreams {
+		return usagef("name the stream with -stream (or -stream-arn; -all-streams shows every stream of a multi-stream table)")
+	}
 	d, err := connectDeps(ctx, e, o)
 	if err != nil {
 		return err
@@ -95,28 +110,85 @@ func runStatus(ctx context.Context, e *env, o *options) error {
 }
 
 func status(ctx context.Context, w io.Writer, d deps, o *options) error {
-	shards, err := listShards(ctx, d.kinesis, o.streamRef())
-	if err != nil {
-		return explain(err, d.streamLabel)
-	}
 	obs, err := watchTable(ctx, d.store, o.watch, ownedLeasesMoved)
 	if err != nil {
 		return explain(err, d.tableLabel)
 	}
-	if err := checkSingleStream(obs.leases, d.tableLabel); err != nil {
+	multi, err := tableMode(obs.leases, d.tableLabel)
+	if err != nil {
 		return err
 	}
-	lags := map[string]*lag{}
+	if multi {
+		return multiStatus(ctx, w, d, o, obs)
+	}
+	if !o.hasStream() {
+		return fmt.Errorf("%s is a single-stream lease table: name its stream with -stream (or -stream-arn)", d.tableLabel)
+	}
+	shards, err := listShards(ctx, d.kinesis, o.streamRef())
+	if err != nil {
+		return explain(err, d.streamLabel)
+	}
+	g := statusGroup{leases: obs.leases, shards: shards, lags: map[string]*lag{}}
+	measureGroupLags(ctx, d.kinesis, o.streamRef(), &g)
+	r := buildStatus(o.table, o.streamLabel(), obs, o.watch > 0, []statusGroup{g})
+	return r.write(w, o.output)
+}
+
+// multiStatus reports on a multi-stream table: the leases of the streams
+// -stream names (all with -all-streams), each stream described, its shards
+// listed and its lags measured when it still exists.
+func multiStatus(ctx context.Context, w io.Writer, d deps, o *options, obs *observation) error {
+	ids, err := selectStreams(streamIDs(obs.leases), o)
+	if err != nil {
+		return err
+	}
+	if len(ids) == 0 {
+		return fmt.Errorf("%s is a multi-stream lease table with no lease of %s", d.tableLabel, o.streamLabel())
+	}
+	label := "all streams"
+	if o.hasStream() {
+		label = o.streamLabel()
+	}
+	var groups []statusGroup
+	for _, id := range ids {
+		ts := describeStream(ctx, d, id)
+		g := statusGroup{stream: ts, multi: true, lags: map[string]*lag{}}
+		for _, l := range obs.leases {
+			if leaseStream(l) == id.String() {
+				g.leases = append(g.leases, l)
+			}
+		}
+		if ts.state == streamCurrent {
+			g.shards = ts.shards
+			measureGroupLags(ctx, d.kinesis, ts.ref, &g)
+		}
+		groups = append(groups, g)
+	}
+	r := buildStatus(o.table, label, obs, o.watch > 0, groups)
+	return r.write(w, o.output)
+}
+
+// statusGroup is the leases of one stream and what Kinesis says of it: the
+// whole table of a single-stream table, one stream of a multi-stream one.
+type statusGroup struct {
+	multi  bool
+	stream tableStream // multi-stream only
+	leases []lease.Lease
+	shards []shardInfo     // the stream's listing: nil when not listed
+	lags   map[string]*lag // by lease key
+}
+
+// measureGroupLags measures the lag of every unfinished lease whose shard
+// the listing has.
+func measureGroupLags(ctx context.Context, k shardReader, ref streamRef, g *statusGroup) {
 	var jobs []lagJob
-	for _, l := range obs.leases {
-		if _, inStream := findShard(shards, l.Key); inStream && l.Malformed == nil && !l.Finished() {
-			lags[l.Key] = &lag{}
-			jobs = append(jobs, lagJob{shard: l.Key, cp: l.Checkpoint, out: lags[l.Key]})
+	for _, l := range g.leases {
+		if _, inStream := findShard(g.shards, leaseShard(l)); inStream && l.Malformed == nil && !l.Finished() {
+			g.lags[l.Key] = &lag{}
+			jobs = append(jobs, lagJob{shard: leaseShard(l), cp: l.Checkpoint, out: g.lags[l.Key]})
 		}
 	}
-	measureLags(ctx, d.kinesis, o.streamRef(), jobs)
-	r := buildStatus(o.table, o.streamLabel(), obs, o.watch > 0, shards, lags)
-	return r.write(w, o.output)
+	measureLags(ctx, k, ref, jobs)
 }
 
 // statusReport is what status prints.
@@ -126,10 +198,16 @@ type statusReport struct {
 	WatchedMS int64         `json:"watched_ms"`
 	Leases    []statusRow   `json:"leases"`
 	Workers   []workerTotal `json:"workers"`
+	// Streams are the streams of a multi-stream table shown.
+	Streams []streamRow `json:"streams,omitempty"`
 }
 
 // statusRow is one shard.
 type statusRow struct {
+	// Stream is the stream identifier (account:name:creationEpoch) in a
+	// multi-stream table; StreamName is its name.
+	Stream     string   `json:"stream,omitempty"`
+	StreamName string   `json:"stream_name,omitempty"`
 	Shard      string   `json:"shard"`
 	Parents    []string `json:"parents"`
 	Owner      string   `json:"owner,omitempty"`      // the worker processing the shard
@@ -142,6 +220,16 @@ type statusRow struct {
 	Error      string   `json:"error,omitempty"`
 }
 
+// streamRow is one stream of a multi-stream table.
+type streamRow struct {
+	Stream  string    `json:"stream"`
+	Name    string    `json:"name"`
+	Created time.Time `json:"created"`
+	State   string    `json:"state"`
+	Note    string    `json:"note,omitempty"`
+	Leases  int       `json:"leases"`
+}
+
 // workerTotal sums up one worker's leases.
 type workerTotal struct {
 	Worker   string `json:"worker"`
@@ -150,23 +238,68 @@ type workerTotal struct {
 	MaxLagMS *int64 `json:"max_lag_ms"`
 }
 
-func buildStatus(table, stream string, obs *observation, judged bool, shards []shardInfo, lags map[string]*lag) statusReport {
+func buildStatus(table, stream string, obs *observation, judged bool, groups []statusGroup) statusReport {
 	r := statusReport{Table: table, Stream: stream, WatchedMS: millis(obs.watched()), Leases: []statusRow{}, Workers: []workerTotal{}}
+	names := streamNames(groups)
+	for _, g := range groups {
+		r.Leases = append(r.Leases, groupRows(g, obs, judged, names)...)
+		if g.multi {
+			r.Streams = append(r.Streams, streamRow{Stream: g.stream.id.String(), Name: g.stream.id.Name, Created: g.stream.id.CreationTime().UTC(),
+				State: g.stream.state, Note: g.stream.note, Leases: len(g.leases)})
+		}
+	}
+	slices.SortFunc(r.Leases, func(a, b statusRow) int {
+		return cmp.Or(strings.Compare(a.Stream, b.Stream), strings.Compare(a.Shard, b.Shard))
+	})
+	r.Workers = workerTotals(r.Leases)
+	return r
+}
+
+// streamNames returns how the table output names each stream: by name,
+// or by identifier where two streams of the same name (a stream deleted and
+// created again) are shown.
+func streamNames(groups []statusGroup) map[string]string {
+	count := map[string]int{}
+	for _, g := range groups {
+		count[g.stream.id.Name]++
+	}
+	out := map[string]string{}
+	for _, g := range groups {
+		id := g.stream.id
+		out[id.String()] = id.Name
+		if count[id.Name] > 1 {
+			out[id.String()] = id.String()
+		}
+	}
+	return out
+}
+
+// groupRows returns the rows of one stream: its leases, then its listed
+// shards without a lease.
+func groupRows(g statusGroup, obs *observation, judged bool, names map[string]string) []statusRow {
+	var rows []statusRow
+	stream := ""
+	if g.multi {
+		stream = g.stream.id.String()
+	}
 	leased := map[string]bool{}
-	for _, l := range obs.leases {
-		leased[l.Key] = true
-		row := statusRow{Shard: l.Key, Parents: nonNil(l.ParentShardIDs), Owner: l.Holder(), State: leaseState(l, obs, judged)}
+	for _, l := range g.leases {
+		shard := leaseShard(l)
+		leased[shard] = true
+		row := statusRow{Stream: stream, StreamName: names[stream], Shard: shard, Parents: nonNil(l.ParentShardIDs), Owner: l.Holder(), State: leaseState(l, obs, judged)}
 		if l.HandOffPending() {
 			row.HandingTo = l.Owner
 		}
 		if l.Malformed != nil {
 			row.Error = l.Malformed.Error()
-			r.Leases = append(r.Leases, row)
+			rows = append(rows, row)
 			continue
 		}
 		row.Counter, row.Checkpoint = ptr(l.Counter), l.Checkpoint.String()
-		switch lg := lags[l.Key]; {
+		switch lg := g.lags[l.Key]; {
 		case l.Finished():
+		case lg == nil && g.multi && g.stream.state != streamCurrent:
+			row.LagNote = g.stream.note
 		case lg == nil:
 			row.LagNote = "the shard is not in the stream"
 		case lg.ok:
@@ -174,16 +307,14 @@ func buildStatus(table, stream string, obs *observation, judged bool, shards []s
 		default:
 			row.LagNote = lg.why
 		}
-		r.Leases = append(r.Leases, row)
+		rows = append(rows, row)
 	}
-	for _, s := range shards {
+	for _, s := range g.shards {
 		if !leased[s.id] {
-			r.Leases = append(r.Leases, statusRow{Shard: s.id, Parents: nonNil(s.parents), State: stateNoLease})
+			rows = append(rows, statusRow{Stream: stream, StreamName: names[stream], Shard: s.id, Parents: nonNil(s.parents), State: stateNoLease})
 		}
 	}
-	slices.SortFunc(r.Leases, func(a, b statusRow) int { return strings.Compare(a.Shard, b.Shard) })
-	r.Workers = workerTotals(r.Leases)
-	return r
+	return rows
 }
 
 func workerTotals(rows []statusRow) []workerTotal {
@@ -240,9 +371,20 @@ func (r statusReport) write(w io.Writer, format string) error {
 		if l.HandingTo != "" {
 			owner += "→" + l.HandingTo
 		}
-		rows = append(rows, []string{l.Shard, strings.Join(l.Parents, ","), owner, counter, checkpointText, l.State, lagText})
+		row := []string{l.Shard, strings.Join(l.Parents, ","), owner, counter, checkpointText, l.State, lagText}
+		if r.Streams != nil {
+			row = append([]string{l.StreamName}, row...)
+		}
+		rows = append(rows, row)
 	}
-	if err := writeTable(w, []string{"SHARD", "PARENTS", "OWNER", "COUNTER", "CHECKPOINT", "STATE", "LAG"}, rows); err != nil {
+	header := []string{"SHARD", "PARENTS", "OWNER", "COUNTER", "CHECKPOINT", "STATE", "LAG"}
+	if r.Streams != nil {
+		header = append([]string{"STREAM"}, header...)
+	}
+	if err := writeTable(w, header, rows); err != nil {
+		return err
+	}
+	if err := r.writeStreams(w); err != nil {
 		return err
 	}
 	if len(r.Workers) > 0 {
@@ -265,6 +407,8 @@ func (r statusReport) write(w io.Writer, format string) error {
 		switch {
 		case l.Error != "":
 			notes = append(notes, fmt.Sprintf("%s: the row cannot be read; repair it by hand: %s", l.Shard, l.Error))
+		case l.LagNote != "" && r.Streams != nil:
+			notes = append(notes, fmt.Sprintf("%s %s: lag not measured: %s", l.StreamName, l.Shard, l.LagNote))
 		case l.LagNote != "":
 			notes = append(notes, fmt.Sprintf("%s: lag not measured: %s", l.Shard, l.LagNote))
 		}
@@ -273,6 +417,20 @@ func (r statusReport) write(w io.Writer, format string) error {
 		fmt.Fprintf(w, "\nNotes:\n  %s\n", strings.Join(notes, "\n  "))
 	}
 	return nil
+}
+
+// writeStreams writes the streams of a multi-stream table: identifier,
+// state, leases.
+func (r statusReport) writeStreams(w io.Writer) error {
+	if len(r.Streams) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w)
+	var rows [][]string
+	for _, s := range r.Streams {
+		rows = append(rows, []string{s.Stream, s.Created.Format(time.RFC3339), s.State, strconv.Itoa(s.Leases)})
+	}
+	return writeTable(w, []string{"STREAM ID", "CREATED", "STREAM STATE", "LEASES"}, rows)
 }
 
 // summary is the line under the tables: counts by state, and the watch.

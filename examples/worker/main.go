@@ -3,6 +3,9 @@
 //
 //	<shard> <sequence>/<sub> <partition key> <data>
 //
+// With -streams (several streams, one lease table: multi-stream mode) the
+// first field is <stream>/<shard>.
+//
 // With -stamp each line starts with the time the batch was handed to the
 // processor, in Unix nanoseconds:
 //
@@ -19,10 +22,13 @@
 //
 //	cd examples && go run ./worker -stream s -app a \
 //	    -kinesis-endpoint http://127.0.0.1:4567 -dynamodb-endpoint http://127.0.0.1:4568
+//	go run ./examples/worker -streams orders,payments,audit -app a
 //
 // Flags:
 //
 //	-stream, -app        stream and application (lease table) names; required
+//	-streams             comma-separated stream names instead of -stream: one
+//	                     worker of several streams (Config.Streams)
 //	-worker              worker id (default: host name and a random suffix)
 //	-from-start          start a new application at TRIM_HORIZON (default true)
 //	-failover            lease failover time (Config.FailoverTime)
@@ -54,6 +60,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -69,7 +76,8 @@ import (
 
 func main() {
 	var o options
-	flag.StringVar(&o.stream, "stream", "", "stream name (required)")
+	flag.StringVar(&o.stream, "stream", "", "stream name (this or -streams is required)")
+	flag.StringVar(&o.streams, "streams", "", "comma-separated stream names, consumed together with one lease table (multi-stream mode)")
 	flag.StringVar(&o.app, "app", "", "application name and lease table (required)")
 	flag.StringVar(&o.worker, "worker", "", "worker id (default: host name and a random suffix)")
 	flag.StringVar(&o.kinesisURL, "kinesis-endpoint", os.Getenv("GOKCL_KINESIS_ENDPOINT"), "Kinesis endpoint URL")
@@ -91,7 +99,7 @@ func main() {
 	flag.Uint64Var(&o.seed, "seed", 0, "seed of the -fail and -panic draws (default: from the clock)")
 	flag.StringVar(&o.metricsAddr, "metrics-addr", "", "serve /metrics and /healthz on this address (host:port; port 0 picks one)")
 	flag.Parse()
-	if o.stream == "" || o.app == "" {
+	if (o.stream == "") == (o.streams == "") || o.app == "" {
 		flag.Usage()
 		os.Exit(2)
 	}
@@ -103,6 +111,7 @@ func main() {
 
 type options struct {
 	stream, app, worker   string
+	streams               string
 	kinesisURL, dynamoURL string
 	failover              time.Duration
 	trimHorizon, verbose  bool
@@ -135,7 +144,7 @@ func run(o options) error {
 	if o.seed == 0 {
 		o.seed = uint64(time.Now().UnixNano())
 	}
-	p := &printer{out: bufio.NewWriter(dest), stamp: o.stamp, delay: o.delay,
+	p := &printer{out: bufio.NewWriter(dest), stamp: o.stamp, delay: o.delay, multi: o.streams != "",
 		failRate: o.failRate, panicRate: o.panicRate, rand: rand.New(rand.NewPCG(o.seed, 0))}
 	logger := slog.New(slog.DiscardHandler)
 	switch {
@@ -154,7 +163,7 @@ func run(o options) error {
 			return err
 		}
 	}
-	c, err := consumer.New(consumer.Config{
+	cfg := consumer.Config{
 		StreamName:         o.stream,
 		AppName:            o.app,
 		WorkerID:           o.worker,
@@ -170,7 +179,13 @@ func run(o options) error {
 		Logger:             logger,
 		Hooks:              ms.hooks(),
 		NewProcessor:       func(string) consumer.RecordProcessor { return p },
-	})
+	}
+	for _, name := range strings.Split(o.streams, ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			cfg.Streams = append(cfg.Streams, consumer.StreamConfig{Name: name})
+		}
+	}
+	c, err := consumer.New(cfg)
 	if err != nil {
 		return err
 	}
@@ -187,6 +202,7 @@ type printer struct {
 	mu                  sync.Mutex
 	out                 *bufio.Writer
 	stamp               bool
+	multi               bool // name each record's stream
 	delay               time.Duration
 	failRate, panicRate float64
 	rand                *rand.Rand // guarded by mu
@@ -216,11 +232,15 @@ func (p *printer) ProcessRecords(ctx context.Context, b *consumer.Batch) error {
 	case x < p.failRate+p.panicRate:
 		panic("worker: injected processing panic (-panic)")
 	}
+	shard := b.ShardID
+	if p.multi {
+		shard = b.Stream.Name + "/" + shard
+	}
 	for _, r := range b.Records {
 		if p.stamp {
 			fmt.Fprintf(p.out, "%d ", at)
 		}
-		fmt.Fprintf(p.out, "%s %s/%d %s %s\n", b.ShardID, r.SequenceNumber, r.SubSequenceNumber, r.PartitionKey, r.Data)
+		fmt.Fprintf(p.out, "%s %s/%d %s %s\n", shard, r.SequenceNumber, r.SubSequenceNumber, r.PartitionKey, r.Data)
 	}
 	return p.out.Flush()
 }

@@ -39,6 +39,8 @@ func RunStoreSuite(t *testing.T, newStore NewStore) {
 		{"CanceledContext", testCanceledContext},
 		{"ResetInvalid", testResetInvalid},
 		{"ResetEndsHolder", testResetEndsHolder},
+		{"MultiStreamLeases", testMultiStreamLeases},
+		{"CreateInvalidMultiStream", testCreateInvalidMultiStream},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -270,7 +272,7 @@ func otherOwner(l *lease.Lease) { l.Owner = "worker-9" }
 func noOwner(l *lease.Lease) { l.Owner = "" }
 
 func writeCases() []writeCase {
-	return slices.Concat(renewCases(), takeCases(), releaseCases(), checkpointCases())
+	return slices.Concat(renewCases(), takeCases(), releaseCases(), checkpointCases(), multiStreamWriteCases())
 }
 
 func renewCases() []writeCase {
