@@ -100,8 +100,11 @@ func TestHooksHearALeasesLife(t *testing.T) {
 		}
 		require.Equal(t, 1, asked)
 
+		// With no OnHandOff the Manager releases at once: the asked event
+		// (from the event goroutine) and the handed-off one (from the
+		// release's) come in either order, as HookLeaseEvent documents.
 		kinds1 := h1.kinds()
-		require.Equal(t, []string{"hand_off_asked/hand_off " + took.Shard, "handed_off/hand_off " + took.Shard},
+		require.ElementsMatch(t, []string{"hand_off_asked/hand_off " + took.Shard, "handed_off/hand_off " + took.Shard},
 			kinds1[len(kinds1)-2:], "no loss: a hand-off")
 		events, _, _, _ = h1.copies()
 		for _, e := range events[len(events)-2:] {
