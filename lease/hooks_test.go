@@ -194,7 +194,10 @@ func TestHooksHearATimedOutHandOff(t *testing.T) {
 		h2 := &recordingHook{}
 		runManager(t, s, hooked("b", h2))
 		l := <-h.ch
-		time.Sleep(DefaultFailoverTime + DefaultFailoverTime/10)
+		// b steals HandOffTimeout (FailoverTime) after asking; a hears of
+		// it at its next renewal, at most RenewInterval later.
+		time.Sleep(DefaultFailoverTime + defaultRenew + time.Second)
+		synctest.Wait()
 
 		events2, _, _, _ := h2.copies()
 		require.Len(t, events2, 1)
