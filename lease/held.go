@@ -98,7 +98,9 @@ type storeWrite func(ctx context.Context, l Lease) (Lease, error)
 // A refusal that shows the lease still held (see adoptable) is not a loss:
 // an earlier write of ours that landed unseen, or another worker asking for
 // the lease (a hand-off). write then repeats req on the lease as found, and
-// reports a hand-off to OnHandOff once the repeat succeeds.
+// reports a hand-off to OnHandOff once the repeat succeeds; if the repeat
+// fails without a refusal, it records the lease as found (the next write
+// builds on it) and reports the hand-off all the same.
 func (m *Manager) write(ctx context.Context, h *heldLease, op string, req Lease, do storeWrite) (Lease, error) {
 	return m.writeAs(ctx, h, op, req, do, false)
 }
@@ -117,9 +119,8 @@ func (m *Manager) writeAs(ctx context.Context, h *heldLease, op string, req Leas
 
 	started := time.Now()
 	res, err := m.call(ctx, h, req, do)
-	how := refused
+	how, found := refused, Lease{}
 	if err != nil {
-		var found Lease
 		found, how = m.inspectRefusal(ctx, h, err, req)
 		if how != refused {
 			req.Owner, req.CheckpointOwner, req.Counter = found.Owner, found.CheckpointOwner, found.Counter
@@ -147,8 +148,20 @@ func (m *Manager) writeAs(ctx context.Context, h *heldLease, op string, req Leas
 			m.askedLocked(h)
 		}
 		return res.Clone(), nil
-	case isLost(err) && !releasing:
-		m.dropLocked(h, ReasonRefused, op+" refused", err)
+	case isLost(err):
+		if !releasing {
+			m.dropLocked(h, ReasonRefused, op+" refused", err)
+		}
+	case how != refused:
+		// The repeat failed, and may have landed unseen. What the refusal
+		// showed is still so: record it, so that the next write builds on
+		// it and recognises the repeat as its own if it landed (rather than
+		// taking the lease one write further for a loss). A hand-off asked
+		// for is reported now: the next write will not find it again.
+		h.lease = found.Clone()
+		if how == handOffAsk && !releasing {
+			m.askedLocked(h)
+		}
 	}
 	return Lease{}, fmt.Errorf("lease %s: %s: %w", h.key, op, err)
 }

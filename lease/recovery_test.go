@@ -110,3 +110,55 @@ func TestRecoveredWriteNeverMovesTheCheckpointBack(t *testing.T) {
 		})
 	}
 }
+
+// lostRepeatStore loses the answer of a renewal that names a checkpoint
+// owner, once armed: the holder's repeat of its renewal on top of a hand-off
+// it has just learnt of lands, but its answer does not come back.
+type lostRepeatStore struct {
+	*MemoryStore
+	armed atomic.Bool
+	lost  atomic.Int32
+}
+
+func (s *lostRepeatStore) Renew(ctx context.Context, l Lease) (Lease, error) {
+	res, err := s.MemoryStore.Renew(ctx, l)
+	if err == nil && l.CheckpointOwner != "" && s.armed.CompareAndSwap(true, false) {
+		s.lost.Add(1)
+		return Lease{}, context.DeadlineExceeded
+	}
+	return res, err
+}
+
+// A hand-off the holder learnt of stays a hand-off when the answer of the
+// write that adopted it is lost: the holder is told (OnHandOff, never
+// OnLost), keeps the lease, and its release hands it to the asker.
+func TestHandOffSurvivesALostAnswer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &lostRepeatStore{MemoryStore: NewMemoryStore()}
+		createLeases(t, s, 1, "")
+		h := newHandOffs()
+		var ev events
+		cfg := ev.config(Config{WorkerID: "a"})
+		cfg.OnHandOff = h.on
+		a := runManager(t, s, cfg)
+		time.Sleep(time.Second)
+		require.Len(t, a.Held(), 1)
+		ctx := context.Background()
+
+		s.armed.Store(true)
+		_, err := s.HandOff(ctx, stored(t, s, "shard-0"), "b")
+		require.NoError(t, err)
+		time.Sleep(2 * defaultRenew)
+		require.EqualValues(t, 1, s.lost.Load(), "the repeated renewal's answer was lost")
+		require.Equal(t, []string{"+shard-0"}, ev.get(), "asked for, never lost")
+		require.Len(t, h.ch, 1, "OnHandOff called once")
+		l, ok := a.Lease("shard-0")
+		require.True(t, ok, "still held")
+		require.Equal(t, stored(t, s, "shard-0"), l)
+
+		require.NoError(t, a.Release(ctx, "shard-0"))
+		l = stored(t, s, "shard-0")
+		require.Equal(t, "b", l.Owner, "handed to the asker")
+		require.Empty(t, l.CheckpointOwner)
+	})
+}

@@ -75,9 +75,50 @@ func (m *Manager) renew(ctx context.Context, h *heldLease, force bool) {
 		return
 	}
 	defer h.unlock()
+	w, ok := m.renewal(h, force)
+	if !ok {
+		return
+	}
+	res, err := m.renewWrite(ctx, h, w)
+	if err != nil && !isLost(err) && ctx.Err() == nil {
+		// A passing fault (or a write that gave up): try once more at once
+		// rather than a whole RenewInterval later, which can be too late.
+		// The retry is built again: the first attempt may have learnt that
+		// the lease is one write further or asked for (see writeAs).
+		m.log.Warn("renewal failed; retrying", slog.String("shard", h.key), slog.Int64("counter", w.req.Counter), slog.Any("error", err))
+		if w, ok = m.renewal(h, true); !ok {
+			return
+		}
+		res, err = m.renewWrite(ctx, h, w)
+	}
+	if err != nil {
+		if !isLost(err) && ctx.Err() == nil {
+			m.log.Warn("renewal failed; retrying next interval", slog.String("shard", h.key), slog.Int64("counter", w.req.Counter), slog.Any("error", err))
+		}
+		return
+	}
+	if w.def != nil {
+		m.clearDeferred(h, w.def)
+	}
+	m.log.Debug(w.op, slog.String("shard", h.key), slog.Int64("counter", res.Counter))
+}
+
+// renewalWrite is one renewal of a held lease: its request, the store write
+// that makes it, and the deferred checkpoint it carries, if any.
+type renewalWrite struct {
+	op  string
+	req Lease
+	do  storeWrite
+	def *checkpoint.Position
+}
+
+// renewal builds the renewal of h from the lease as last known, carrying
+// its deferred checkpoint; ok is false when h is no longer held or, unless
+// force is set, when a checkpoint renewed it less than RenewInterval/2 ago.
+func (m *Manager) renewal(h *heldLease, force bool) (w renewalWrite, ok bool) {
 	l, def, err := m.current(h)
 	if err != nil {
-		return
+		return w, false
 	}
 	if def != nil && def.Compare(l.Checkpoint) <= 0 {
 		// Set by a Defer that raced a Checkpoint past it: never go backwards.
@@ -85,39 +126,23 @@ func (m *Manager) renew(ctx context.Context, h *heldLease, force bool) {
 		def = nil
 	}
 	if def == nil && !force && m.renewedWithin(h, m.cfg.RenewInterval/2) {
-		return
+		return w, false
 	}
-	op, req, do := "renew", l, storeWrite(m.store.Renew)
+	w = renewalWrite{op: "renew", req: l, do: m.store.Renew, def: def}
 	if def != nil {
-		op, do = "renew with deferred checkpoint", m.store.UpdateCheckpoint
-		req.Checkpoint, req.PendingCheckpoint = *def, nil
+		w.op, w.do = "renew with deferred checkpoint", m.store.UpdateCheckpoint
+		w.req.Checkpoint, w.req.PendingCheckpoint = *def, nil
 	}
-	res, err := m.renewWrite(ctx, h, op, req, do, def)
-	if err != nil && !isLost(err) && ctx.Err() == nil {
-		// A passing fault (or a write that gave up): try once more at once
-		// rather than a whole RenewInterval later, which can be too late.
-		m.log.Warn("renewal failed; retrying", slog.String("shard", h.key), slog.Int64("counter", l.Counter), slog.Any("error", err))
-		res, err = m.renewWrite(ctx, h, op, req, do, def)
-	}
-	if err != nil {
-		if !isLost(err) && ctx.Err() == nil {
-			m.log.Warn("renewal failed; retrying next interval", slog.String("shard", h.key), slog.Int64("counter", l.Counter), slog.Any("error", err))
-		}
-		return
-	}
-	if def != nil {
-		m.clearDeferred(h, def)
-	}
-	m.log.Debug(op, slog.String("shard", h.key), slog.Int64("counter", res.Counter))
+	return w, true
 }
 
-// renewWrite is one renewal write, carrying the deferred checkpoint def if
-// not nil, reported to the hooks unless the Manager is stopping.
-func (m *Manager) renewWrite(ctx context.Context, h *heldLease, op string, req Lease, do storeWrite, def *checkpoint.Position) (Lease, error) {
+// renewWrite makes the renewal w, reported to the hooks unless the Manager
+// is stopping.
+func (m *Manager) renewWrite(ctx context.Context, h *heldLease, w renewalWrite) (Lease, error) {
 	start := time.Now()
-	res, err := m.write(ctx, h, op, req, do)
+	res, err := m.write(ctx, h, w.op, w.req, w.do)
 	if err == nil || ctx.Err() == nil {
-		m.noteRenewal(h.key, start, def, err)
+		m.noteRenewal(h.key, start, w.def, err)
 	}
 	return res, err
 }
