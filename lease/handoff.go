@@ -187,7 +187,7 @@ func (m *Manager) pollIncoming(ctx context.Context) bool {
 
 // pollOne reads one lease handed to this worker: it takes it once its holder
 // released it, or after HandOffTimeout; it stops waiting if the lease was
-// deleted, finished, or went to another worker.
+// deleted, finished, went to another worker, or its row cannot be read.
 func (m *Manager) pollOne(ctx context.Context, key string) {
 	gctx, cancel := context.WithTimeout(ctx, m.cfg.RenewInterval)
 	l, err := m.hstore.Get(gctx, key)
@@ -202,6 +202,10 @@ func (m *Manager) pollOne(ctx context.Context, key string) {
 	switch {
 	case errors.Is(err, ErrLeaseNotFound):
 		m.stopWaiting(key, "deleted")
+	case errors.Is(err, ErrMalformedLease):
+		// Polling cannot help until an operator repairs the row; scans skip
+		// it meanwhile, and find the hand-off again once it is readable.
+		m.stopWaiting(key, "its row cannot be read")
 	case err != nil:
 		m.log.Debug("reading a lease handed to this worker failed", slog.String("shard", key), slog.Any("error", err))
 	case held:

@@ -3,8 +3,10 @@ package lease
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -404,5 +406,55 @@ func TestWorkerRows(t *testing.T) {
 		require.Equal(t, []string{"a"}, workers(), "the dead worker's row deleted")
 		require.NoError(t, a.stop())
 		require.Empty(t, workers(), "deleted when Run returns")
+	})
+}
+
+// malformedStore makes the lease shard-0 a row that cannot be read, once
+// bad is set: scans list it as malformed, and Get fails.
+type malformedStore struct {
+	*hookStore
+	bad atomic.Bool
+}
+
+func (s *malformedStore) ListAll(ctx context.Context) ([]Lease, []Worker, error) {
+	ls, ws, err := s.hookStore.ListAll(ctx)
+	for i := range ls {
+		if ls[i].Key == "shard-0" && s.bad.Load() {
+			ls[i] = Lease{Key: "shard-0", Malformed: fmt.Errorf("%w: attribute leaseCounter: missing", ErrMalformedLease)}
+		}
+	}
+	return ls, ws, err
+}
+
+func (s *malformedStore) Get(ctx context.Context, key string) (Lease, error) {
+	if key == "shard-0" && s.bad.Load() {
+		_ = s.hook(ctx, "Get", Lease{Key: key})
+		return Lease{}, fmt.Errorf("get lease %s: %w: attribute leaseCounter: missing", key, ErrMalformedLease)
+	}
+	return s.hookStore.Get(ctx, key)
+}
+
+// A worker waiting for a hand-off stops polling the lease once its row
+// cannot be read: its scans skip the row until an operator repairs it, and
+// they find the hand-off again then.
+func TestHandOffWaitEndsOnMalformedRow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &malformedStore{hookStore: newHookStore()}
+		require.NoError(t, s.Create(context.Background(), Lease{Key: "shard-0", Owner: "b", CheckpointOwner: "a", Checkpoint: checkpoint.TrimHorizon}))
+		b := runManager(t, s, Config{WorkerID: "b"})
+		time.Sleep(time.Second)
+		require.Contains(t, s.callsFor("shard-0"), "Get", "b waits for a's release")
+
+		s.bad.Store(true)
+		before := len(s.callsFor("shard-0"))
+		time.Sleep(time.Minute)
+		require.LessOrEqual(t, len(s.callsFor("shard-0"))-before, 1, "polled once more, then stopped")
+
+		s.bad.Store(false) // repaired; a released it meanwhile
+		_, err := s.Release(context.Background(), stored(t, s, "shard-0"))
+		require.NoError(t, err)
+		time.Sleep(defaultTaker + time.Second)
+		_, ok := b.Lease("shard-0")
+		require.True(t, ok, "found at a scan, taken once released")
 	})
 }
