@@ -75,7 +75,8 @@ func (m *Manager) Release(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	return m.release(ctx, h, ReasonRequested)
+	_, err = m.release(ctx, h, ReasonRequested)
+	return err
 }
 
 // writeCheckpoint is Checkpoint, with children for FinishShard.
@@ -121,43 +122,46 @@ func (m *Manager) writeCheckpoint(ctx context.Context, key string, pos checkpoin
 
 // release writes h's deferred checkpoint, then releases it, and forgets it;
 // if it cannot even take h's lock before ctx ends, h stays held. why is
-// the reason the hooks are told.
-func (m *Manager) release(ctx context.Context, h *heldLease, why LeaseReason) error {
+// the reason the hooks are told. It returns the lease as held when the
+// release started, or the zero Lease if it did not start or h was no
+// longer held: then it forgot nothing.
+func (m *Manager) release(ctx context.Context, h *heldLease, why LeaseReason) (Lease, error) {
 	if err := h.acquire(ctx); err != nil {
-		return err
+		return Lease{}, err
 	}
 	defer h.unlock()
 	if err := ctx.Err(); err != nil {
 		// The lock was free but ctx had ended too (select chose at random):
 		// a write now would fail, so the release has not started either.
-		return fmt.Errorf("lease %s: release: %w", h.key, err)
+		return Lease{}, fmt.Errorf("lease %s: release: %w", h.key, err)
+	}
+	held, def, err := m.current(h)
+	if err != nil {
+		return Lease{}, err
 	}
 	// Whatever happens below, this worker no longer holds the lease (if the
 	// release does not reach the table, the lease expires).
 	defer m.forget(h)
-	l, def, err := m.current(h)
-	if err != nil {
-		return err
-	}
+	l := held
 	if def != nil && def.Compare(l.Checkpoint) > 0 {
 		req := l
 		req.Checkpoint, req.PendingCheckpoint = *def, nil
 		if l, err = m.checkpointWrite(ctx, h, CheckpointBeforeRelease, "checkpoint before release", req, true); err != nil {
-			return err
+			return held, err
 		}
 	}
 	res, err := m.writeAs(ctx, h, "release", l, m.store.Release, true)
 	if err != nil {
-		return err
+		return held, err
 	}
 	if res.Owner != "" {
 		m.log.Info("lease handed over", slog.String("shard", h.key), slog.String("to", res.Owner), slog.Int64("counter", res.Counter))
 		m.hooks.onLeaseEvent(m.handedOffEvent(res))
-		return nil
+		return held, nil
 	}
 	m.log.Info("lease released", slog.String("shard", h.key), slog.Int64("counter", res.Counter))
 	m.hooks.onLeaseEvent(m.leaseEvent(LeaseReleased, why, res, nil))
-	return nil
+	return held, nil
 }
 
 func (m *Manager) forget(h *heldLease) {

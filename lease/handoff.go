@@ -155,15 +155,18 @@ func (m *Manager) releaseAsked(ctx context.Context) {
 	m.released = nil
 	m.mu.Unlock()
 	parallel(m, hs, func(h *heldLease) {
-		l, _, _ := m.current(h)
-		if err := m.release(ctx, h, ReasonHandOff); err != nil && ctx.Err() == nil {
+		l, err := m.release(ctx, h, ReasonHandOff)
+		if err != nil && ctx.Err() == nil {
 			m.log.Warn("hand-off release failed", slog.String("shard", h.key), slog.Any("error", err))
+		}
+		if l.Key == "" {
+			// Not released: still held (Run's final release will), or lost
+			// already, and OnLost told.
+			return
 		}
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		if h.gone && l.Key != "" {
-			m.emitLocked(event{kind: eventLost, lease: l})
-		}
+		m.emitLocked(event{kind: eventLost, lease: l})
 	})
 }
 

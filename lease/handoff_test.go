@@ -458,3 +458,76 @@ func TestHandOffWaitEndsOnMalformedRow(t *testing.T) {
 		require.True(t, ok, "found at a scan, taken once released")
 	})
 }
+
+// gatedStore holds the next Renew, and the next UpdateCheckpoint, at a gate
+// once armed; the checkpoint, let through, first has the lease taken by
+// worker x (a hand-off that timed out on x's side).
+type gatedStore struct {
+	*MemoryStore
+	renewArmed, checkpointArmed atomic.Bool
+	renewGate, checkpointGate   chan struct{}
+	entered                     chan string
+}
+
+func (s *gatedStore) Renew(ctx context.Context, l Lease) (Lease, error) {
+	if s.renewArmed.CompareAndSwap(true, false) {
+		s.entered <- "Renew"
+		<-s.renewGate
+	}
+	return s.MemoryStore.Renew(ctx, l)
+}
+
+func (s *gatedStore) UpdateCheckpoint(ctx context.Context, l Lease) (Lease, error) {
+	if s.checkpointArmed.CompareAndSwap(true, false) {
+		s.entered <- "UpdateCheckpoint"
+		<-s.checkpointGate
+		if _, err := s.MemoryStore.Take(ctx, mustGet(s.MemoryStore, l.Key), "x"); err != nil {
+			return Lease{}, err
+		}
+	}
+	return s.MemoryStore.UpdateCheckpoint(ctx, l)
+}
+
+func mustGet(s *MemoryStore, key string) Lease {
+	l, err := s.Get(context.Background(), key)
+	if err != nil {
+		panic(err)
+	}
+	return l
+}
+
+// Without OnHandOff, a lease asked for is released and reported lost once:
+// when a write of the lease that ran first is refused (the lease is then
+// dropped, and OnLost called), the release that follows finds it gone and
+// reports nothing more. A second OnLost would stop a shard worker the
+// consumer may have started for the lease since.
+func TestHandOffReleaseAfterALossReportsItOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &gatedStore{MemoryStore: NewMemoryStore(), renewGate: make(chan struct{}),
+			checkpointGate: make(chan struct{}), entered: make(chan string, 2)}
+		createLeases(t, s, 1, "")
+		var ev events
+		a := runManager(t, s, ev.config(Config{WorkerID: "a"})) // OnHandOff nil
+		time.Sleep(time.Second)
+		require.Len(t, a.Held(), 1)
+		ctx := context.Background()
+
+		s.renewArmed.Store(true)
+		_, err := s.HandOff(ctx, stored(t, s, "shard-0"), "x")
+		require.NoError(t, err)
+		require.Equal(t, "Renew", <-s.entered) // a renewal holds the lease's lock
+		s.checkpointArmed.Store(true)
+		checkpointed := make(chan error, 1)
+		go func() { checkpointed <- a.Checkpoint(ctx, "shard-0", checkpoint.At("100", 0)) }()
+		synctest.Wait() // the checkpoint waits for the lock
+
+		close(s.renewGate) // the renewal learns of the hand-off; the release is queued behind the checkpoint
+		require.Equal(t, "UpdateCheckpoint", <-s.entered)
+		synctest.Wait() // the release has read the lease and waits for the lock
+		close(s.checkpointGate)
+		require.ErrorIs(t, <-checkpointed, ErrLeaseLost)
+		time.Sleep(time.Second)
+		require.Empty(t, a.Held())
+		require.Equal(t, []string{"+shard-0", "-shard-0"}, ev.get(), "lost once")
+	})
+}

@@ -210,7 +210,7 @@ func (m *Manager) releaseAll(ctx context.Context) {
 	wg.Go(func() { m.abandonIncoming(ctx) })
 	defer wg.Wait()
 	parallel(m, m.entries(), func(h *heldLease) {
-		if err := m.release(ctx, h, ReasonShutdown); err != nil && !errors.Is(err, ErrLeaseLost) {
+		if _, err := m.release(ctx, h, ReasonShutdown); err != nil && !errors.Is(err, ErrLeaseLost) {
 			m.log.Warn("final release failed; the lease will expire", slog.String("shard", h.key), slog.Any("error", err))
 		}
 	})
