@@ -135,7 +135,7 @@ func (s *MemoryStore) HandOff(ctx context.Context, l Lease, to string) (Lease, e
 	if !ok {
 		return Lease{}, fmt.Errorf("hand off lease %s: no such lease: %w", l.Key, ErrConflict)
 	}
-	if l.Owner == "" || l.Owner == to || cur.Owner != l.Owner || cur.CheckpointOwner != "" || cur.Finished() {
+	if l.Owner == "" || to == "" || l.Owner == to || cur.Owner != l.Owner || cur.CheckpointOwner != "" || cur.Finished() {
 		found := cur.Clone()
 		return Lease{}, &RefusedError{Found: &found, Err: fmt.Errorf("hand off lease %s from %q to %q: found %s, checkpoint %s: %w",
 			l.Key, l.Owner, to, describeHolder(cur), cur.Checkpoint, ErrConflict)}

@@ -82,10 +82,10 @@ type HandOffStore interface {
 	// wrapping ErrMalformedLease if the row cannot be read.
 	Get(ctx context.Context, key string) (Lease, error)
 
-	// HandOff starts a hand-off of l to the worker to: it sets Owner to to
-	// and CheckpointOwner to l.Owner, conditional on the owner being
-	// l.Owner (not empty, and not to), no hand-off being pending, and the
-	// checkpoint not being SHARD_END; otherwise it returns ErrConflict.
+	// HandOff starts a hand-off of l to the worker to (not empty): it sets
+	// Owner to to and CheckpointOwner to l.Owner, conditional on the owner
+	// being l.Owner (not empty, and not to), no hand-off being pending, and
+	// the checkpoint not being SHARD_END; otherwise it returns ErrConflict.
 	//
 	// Unlike every other write, it neither depends on nor changes the
 	// counter, as in the KCL 3.x: the holder's renewals do not make it fail,

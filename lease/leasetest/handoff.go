@@ -111,6 +111,7 @@ func testHandOffRefused(t *testing.T, s lease.HandOffStore) {
 	}{
 		{"OtherOwner", func() lease.Lease { l := leaseOwned.Clone(); l.Owner = "worker-9"; return l }(), "worker-2"},
 		{"ToItsOwner", leaseOwned, leaseOwned.Owner},
+		{"ToNobody", leaseOwned, ""},
 		{"Finished", leaseEnded, "worker-3"},
 		{"Unowned", leaseNew, "worker-3"},
 		{"AlreadyPending", func() lease.Lease { l := pending.Clone(); l.Owner, l.CheckpointOwner = "worker-1", ""; return l }(), "worker-3"},
