@@ -10,8 +10,8 @@ import (
 
 // Checkpoint records that every record of the shard up to and including pos
 // has been processed, writing it now: conditionally on this worker still
-// holding the lease (owner and counter), within RenewInterval. It implements
-// checkpoint.Store.
+// holding the lease (owner, checkpoint owner and counter), within
+// RenewInterval. It implements checkpoint.Store.
 //
 // It returns an error wrapping checkpoint.ErrInvalid for an invalid pos,
 // ErrCheckpointBehind for a pos before the lease's checkpoint (including one

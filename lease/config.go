@@ -78,10 +78,11 @@ type Config struct {
 	// no worker's load, as if it were finished; a lease this worker holds
 	// already is not affected (its holder releases it). A multi-stream
 	// consumer refuses the leases of the streams it does not consume, a
-	// single-stream one those of multi-stream tables. It is called from the
-	// taker's goroutine, once per lease per scan, outside the Manager's
-	// locks: it must be fast and safe for concurrent use. Default: every
-	// lease.
+	// single-stream one those of multi-stream tables. It is called once per
+	// lease per scan, from the taker's goroutine or a caller of Refresh,
+	// under the lock that serializes scans and outside the others: it must
+	// be fast and safe for concurrent use, and must not call Refresh.
+	// Default: every lease.
 	//
 	// Workers whose Accept differ (one has learnt of a new stream, the other
 	// not yet) plan with different totals, so their balance may differ for

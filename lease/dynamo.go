@@ -45,13 +45,16 @@ var (
 //   - leaseKey (S): read; written by Create.
 //   - leaseOwner (S): read, absent or empty meaning unowned; written by
 //     Create, Take and HandOff (the new owner), removed by Release without
-//     a hand-off pending (and by Take with an empty owner).
-//   - leaseCounter (N): read; every write but Create and Delete is
+//     a hand-off pending, by ResetCheckpoint (and by Take with an empty
+//     owner).
+//   - leaseCounter (N): read; every write but Create, Delete and HandOff is
 //     conditional on it and sets it one higher.
 //   - checkpoint (S), checkpointSubSequenceNumber (N): read (an absent
-//     sub-sequence number is 0); written by Create and UpdateCheckpoint.
+//     sub-sequence number is 0); written by Create, UpdateCheckpoint and
+//     ResetCheckpoint.
 //   - ownerSwitchesSinceCheckpoint (N): read (absent: 0); written by Create,
-//     incremented by Take from another owner, reset by UpdateCheckpoint.
+//     incremented by Take from another holder and by a Release that
+//     completes a hand-off, reset by UpdateCheckpoint and ResetCheckpoint.
 //   - parentShardId (SS): read, sorted; written by Create.
 //   - childShardIds (SS): read, sorted; written by Create, and by
 //     UpdateCheckpoint when known.
@@ -104,16 +107,19 @@ var (
 // # Errors and retries
 //
 // A refused condition is reported as ErrLeaseLost (Renew, Release,
-// UpdateCheckpoint), ErrConflict (Take, HandOff, DeleteWorker) or
-// ErrLeaseExists (Create); other
+// UpdateCheckpoint), ErrConflict (Take, HandOff, ResetCheckpoint,
+// DeleteWorker) or ErrLeaseExists (Create), a refused update as a
+// *RefusedError with the item found when DynamoDB returns it; other
 // errors are the SDK's, wrapped with the operation, lease key and table.
 // DynamoStore sends one request per call and retries nothing itself:
 // throttling and transient faults are retried by the client's retryer (by
 // default the SDK's standard retryer, 3 attempts with exponential back-off;
 // see dynamodb.Options.Retryer). One consequence: a write that succeeded but
 // whose response was lost, then retried by the SDK, reports ErrLeaseLost or
-// ErrConflict, because the counter has already moved. That errs on the safe
-// side: the caller gives the lease up and takes it again later.
+// ErrConflict, because the counter has already moved. The Manager recognises
+// its own renewal or checkpoint in such a refusal (the lease one write
+// further, still its own) and writes again on top of it; a take it retries
+// from its next scan, which finds the lease its own.
 type DynamoStore struct {
 	client DynamoDBAPI
 	table  string

@@ -277,9 +277,11 @@ type TakerCycle struct {
 	Duration, Scan time.Duration
 	// Err is the scan's failure; the other counts are zero then.
 	Err error
-	// Leases is the number of rows in the table; Unfinished those not at
-	// SHARD_END (malformed rows count in neither); Held this worker's
-	// unfinished leases; Available the unowned, expired or orphaned ones.
+	// Leases is the number of lease rows in the table, finished and
+	// malformed ones included; Unfinished those not at SHARD_END that this
+	// worker accepts (Config.Accept), malformed rows excluded; Held this
+	// worker's unfinished leases; Available the unowned, expired or
+	// orphaned ones.
 	Leases, Unfinished, Held, Available int
 	// Workers is the number of workers the plan shares the leases among:
 	// those holding a live lease or, on a WorkerStore, with a live worker
