@@ -362,28 +362,33 @@ func runWriteCases(t *testing.T, newStore NewStore) {
 	for _, tc := range writeCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			s := newStore(t)
-			if !tc.absent {
-				create(t, s, tc.stored)
-			}
-			arg := tc.stored.Clone()
-			tc.edit(&arg)
-			got, err := tc.write(testContext(t), s, arg)
-			if tc.wantErr != nil {
-				errorIs(t, err, tc.wantErr)
-				if tc.absent {
-					length(t, list(t, s), 0, "a refused write creates nothing")
-				} else {
-					requireStored(t, s, tc.stored, "a refused write changes nothing")
-				}
-				return
-			}
-			noError(t, err)
-			want := tc.want(tc.stored)
-			requireLease(t, want, got, "the returned lease")
-			requireStored(t, s, got, "the returned lease is the stored one")
+			runWriteCase(t, newStore(t), tc)
 		})
 	}
+}
+
+// runWriteCase runs one write case on the empty store s: the write, then
+// what it returned and what the store holds.
+func runWriteCase(t *testing.T, s lease.Store, tc writeCase) {
+	t.Helper()
+	if !tc.absent {
+		create(t, s, tc.stored)
+	}
+	arg := tc.stored.Clone()
+	tc.edit(&arg)
+	got, err := tc.write(testContext(t), s, arg)
+	if tc.wantErr != nil {
+		errorIs(t, err, tc.wantErr)
+		if tc.absent {
+			length(t, list(t, s), 0, "a refused write creates nothing")
+		} else {
+			requireStored(t, s, tc.stored, "a refused write changes nothing")
+		}
+		return
+	}
+	noError(t, err)
+	requireLease(t, tc.want(tc.stored), got, "the returned lease")
+	requireStored(t, s, got, "the returned lease is the stored one")
 }
 
 func testUpdateCheckpointInvalid(t *testing.T, s lease.Store) {

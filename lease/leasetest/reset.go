@@ -106,27 +106,3 @@ func testResetEndsHolder(t *testing.T, s lease.Store) {
 	equal(t, checkpoint.TrimHorizon, taken.Checkpoint)
 	equal(t, int64(0), taken.OwnerSwitchesSinceCheckpoint, "taken from nobody")
 }
-
-// runWriteCase runs one write case on the empty store s, as runWriteCases
-// does.
-func runWriteCase(t *testing.T, s lease.Store, tc writeCase) {
-	t.Helper()
-	if !tc.absent {
-		create(t, s, tc.stored)
-	}
-	arg := tc.stored.Clone()
-	tc.edit(&arg)
-	got, err := tc.write(testContext(t), s, arg)
-	if tc.wantErr != nil {
-		errorIs(t, err, tc.wantErr)
-		if tc.absent {
-			length(t, list(t, s), 0, "a refused write creates nothing")
-		} else {
-			requireStored(t, s, tc.stored, "a refused write changes nothing")
-		}
-		return
-	}
-	noError(t, err)
-	requireLease(t, tc.want(tc.stored), got, "the returned lease")
-	requireStored(t, s, got, "the returned lease is the stored one")
-}
