@@ -1,6 +1,9 @@
 package consumer
 
-import "github.com/gokcl/kcl/lease"
+import (
+	"github.com/gokcl/kcl/internal/hookset"
+	"github.com/gokcl/kcl/lease"
+)
 
 // hooks holds Config.Hooks sorted by the interfaces they implement, found
 // once by New: an event nobody wants costs a nil-slice check, and no type
@@ -18,42 +21,18 @@ type hooks struct {
 
 // leaseHooks returns the hooks for the lease manager: all of them, as
 // lease.Hook values; the manager sorts its own.
-func leaseHooks(hs []Hook) []lease.Hook {
-	var out []lease.Hook
-	for _, x := range hs {
-		if x != nil {
-			out = append(out, x)
-		}
-	}
-	return out
-}
+func leaseHooks(hs []Hook) []lease.Hook { return hookset.Of[lease.Hook](hs) }
 
 func newHooks(hs []Hook) hooks {
-	var h hooks
-	for _, x := range hs {
-		if x, ok := x.(HookConsumerStarted); ok {
-			h.started = append(h.started, x)
-		}
-		if x, ok := x.(HookConsumerStopped); ok {
-			h.stopped = append(h.stopped, x)
-		}
-		if x, ok := x.(HookBatchFetched); ok {
-			h.fetched = append(h.fetched, x)
-		}
-		if x, ok := x.(HookFetchError); ok {
-			h.fetchErr = append(h.fetchErr, x)
-		}
-		if x, ok := x.(HookBatchProcessed); ok {
-			h.processed = append(h.processed, x)
-		}
-		if x, ok := x.(HookRecordsDropped); ok {
-			h.dropped = append(h.dropped, x)
-		}
-		if x, ok := x.(HookShardState); ok {
-			h.state = append(h.state, x)
-		}
+	return hooks{
+		started:   hookset.Of[HookConsumerStarted](hs),
+		stopped:   hookset.Of[HookConsumerStopped](hs),
+		fetched:   hookset.Of[HookBatchFetched](hs),
+		fetchErr:  hookset.Of[HookFetchError](hs),
+		processed: hookset.Of[HookBatchProcessed](hs),
+		dropped:   hookset.Of[HookRecordsDropped](hs),
+		state:     hookset.Of[HookShardState](hs),
 	}
-	return h
 }
 
 func (h *hooks) consumerStarted(c *Consumer) {

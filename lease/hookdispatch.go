@@ -1,5 +1,7 @@
 package lease
 
+import "github.com/gokcl/kcl/internal/hookset"
+
 // hooks holds Config.Hooks sorted by the interfaces they implement, found
 // once by NewManager: an event nobody wants costs a nil-slice check, and no
 // type assertion runs per event.
@@ -11,22 +13,12 @@ type hooks struct {
 }
 
 func newHooks(hs []Hook) hooks {
-	var h hooks
-	for _, x := range hs {
-		if x, ok := x.(HookLeaseEvent); ok {
-			h.leaseEvent = append(h.leaseEvent, x)
-		}
-		if x, ok := x.(HookRenewal); ok {
-			h.renewal = append(h.renewal, x)
-		}
-		if x, ok := x.(HookCheckpoint); ok {
-			h.checkpoint = append(h.checkpoint, x)
-		}
-		if x, ok := x.(HookTakerCycle); ok {
-			h.takerCycle = append(h.takerCycle, x)
-		}
+	return hooks{
+		leaseEvent: hookset.Of[HookLeaseEvent](hs),
+		renewal:    hookset.Of[HookRenewal](hs),
+		checkpoint: hookset.Of[HookCheckpoint](hs),
+		takerCycle: hookset.Of[HookTakerCycle](hs),
 	}
-	return h
 }
 
 func (h *hooks) onLeaseEvent(e LeaseEvent) {
