@@ -120,3 +120,41 @@ func FuzzParseStreamID(f *testing.F) {
 		require.False(t, strings.Contains(gotID.Name, ":"))
 	})
 }
+
+// FuzzParseLeaseKey: any text either parses into a stream and a shard that
+// build the same key again, or fails with ErrInvalidStreamID; never a panic.
+func FuzzParseLeaseKey(f *testing.F) {
+	for _, s := range []string{"123456789012:orders:1680616058:shardId-000000000000", "shardId-000000000000",
+		":::", "1:a:1:", "1:a:01:s", "1:a:1:s:t", "x:a:1:s"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, key string) {
+		id, shard, err := lease.ParseLeaseKey(key)
+		if err != nil {
+			require.ErrorIs(t, err, lease.ErrInvalidStreamID)
+			return
+		}
+		require.NoError(t, id.Validate())
+		require.NotEmpty(t, shard)
+		require.Equal(t, key, id.LeaseKey(shard))
+	})
+}
+
+// FuzzNewStreamID: any ARN either gives a valid identifier whose name is
+// the ARN's stream, or fails with ErrInvalidStreamID; never a panic.
+func FuzzNewStreamID(f *testing.F) {
+	for _, s := range []string{"arn:aws:kinesis:us-east-1:123456789012:stream/orders", "arn:aws:kinesis:::stream/",
+		"arn:aws-cn:kinesis:cn-north-1:1:stream/a:b", "arn:aws:s3:::bucket", ""} {
+		f.Add(s)
+	}
+	created := time.Unix(1680616058, 0)
+	f.Fuzz(func(t *testing.T, arn string) {
+		id, err := lease.NewStreamID(arn, created)
+		if err != nil {
+			require.ErrorIs(t, err, lease.ErrInvalidStreamID)
+			return
+		}
+		require.NoError(t, id.Validate())
+		require.True(t, strings.HasSuffix(arn, ":"+id.Account+":stream/"+id.Name), "%q from %q", id, arn)
+	})
+}
