@@ -139,7 +139,8 @@ func (s StreamInfo) String() string {
 // release) and its leases are taken by no worker that agrees it is a former
 // stream. The policy only decides when the leases are deleted. A discovery
 // that fails, or that returns no stream at all, is taken for a fault: it
-// removes no stream and starts no deletion clock.
+// removes no stream and starts no deletion clock; nor is a stream discovered
+// but not yet described (DescribeStreamSummary failing) a former stream.
 type FormerStreams struct {
 	// Delete says when a former stream's leases are deleted. Default
 	// KeepStreamLeases.
