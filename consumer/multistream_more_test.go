@@ -453,3 +453,68 @@ func TestMultiStreamStatusAndHooks(t *testing.T) {
 		require.Equal(t, map[string]bool{"a": true, "b": true}, streams, "checkpoints, by stream")
 	})
 }
+
+// slowRegistration is multiFanOut whose DescribeStreamConsumer calls on
+// stream b wait for release, and then answer whatever the call's context:
+// a response that arrives as the call is cancelled.
+type slowRegistration struct {
+	*multiFanOut
+	entered, release chan struct{}
+	once             atomic.Bool
+}
+
+func (k *slowRegistration) DescribeStreamConsumer(ctx context.Context, in *kinesis.DescribeStreamConsumerInput, optFns ...func(*kinesis.Options)) (*kinesis.DescribeStreamConsumerOutput, error) {
+	if in.StreamARN != nil && *in.StreamARN == k.Stream("b").ARN() && k.once.CompareAndSwap(false, true) {
+		close(k.entered)
+		<-k.release
+		return k.multiFanOut.DescribeStreamConsumer(context.WithoutCancel(ctx), in, optFns...)
+	}
+	return k.multiFanOut.DescribeStreamConsumer(ctx, in, optFns...)
+}
+
+// TestMultiStreamRemovedWhileRegistering: a stream that discovery drops
+// while its stream consumer is being registered is not consumed, even when
+// the registration's last answer comes after the removal.
+func TestMultiStreamRemovedWhileRegistering(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		acct := kcltest.NewAccount()
+		srv := efotest.NewServer(efotest.Options{})
+		a, b := mustCreate(t, acct, "a", 1), mustCreate(t, acct, "b", 1)
+		srv.AddStream("a", a)
+		srv.AddStream("b", b)
+		store := lease.NewMemoryStore()
+		idB := streamID(b)
+		keyB := idB.LeaseKey("shardId-000000000000")
+		require.NoError(t, store.Create(t.Context(), lease.Lease{Key: keyB, StreamID: idB, ShardID: "shardId-000000000000", Checkpoint: checkpoint.TrimHorizon}))
+		k := &slowRegistration{
+			multiFanOut: &multiFanOut{Account: acct, efo: efotest.NewClient(srv, func(o *kinesis.Options) { o.RetryMaxAttempts = 1 })},
+			entered:     make(chan struct{}), release: make(chan struct{}),
+		}
+		// b's stream consumer exists already: the call that waits is the
+		// one that finds it ACTIVE.
+		_, err := k.efo.RegisterStreamConsumer(t.Context(), &kinesis.RegisterStreamConsumerInput{StreamARN: strPtr(b.ARN()), ConsumerName: strPtr("test-app")})
+		require.NoError(t, err)
+		var names atomic.Pointer[[]StreamConfig]
+		names.Store(&[]StreamConfig{{Name: "a"}, {Name: "b"}})
+		rec := kcltest.NewRecorder()
+		cfg := multiConfig(acct, store, "w", rec.Wrap(nil))
+		cfg.Kinesis, cfg.Retrieval = k, EnhancedFanOut("")
+		cfg.Streams = nil
+		cfg.DiscoverStreams = func(context.Context) ([]StreamConfig, error) { return *names.Load(), nil }
+		cfg.StreamDiscoveryInterval = 10 * time.Second
+		w := start(t, cfg)
+		<-k.entered
+		names.Store(&[]StreamConfig{{Name: "a"}})
+		time.Sleep(time.Minute) // b removed by the next discovery
+		synctest.Wait()
+		close(k.release)
+		ra, _ := a.Put("k", "", []byte("a"))
+		rb, _ := b.Put("k", "", []byte("b: not consumed"))
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		require.NoError(t, rec.WaitProcessed(ctx, ra))
+		require.Error(t, rec.WaitProcessed(contextWithTimeout(t, 30*time.Second), rb), "b is not consumed")
+		require.Empty(t, leaseOf(t, store, keyB).Owner, "b's lease taken by no one")
+		w.stop(t)
+	})
+}
