@@ -15,6 +15,10 @@ const (
 	DefaultFormerStreamsAfter      = time.Hour
 )
 
+// minStreamDiscoveryInterval is the least StreamDiscoveryInterval, as
+// ShardSyncInterval's.
+const minStreamDiscoveryInterval = time.Millisecond
+
 // multiStream reports whether cfg consumes several streams.
 func (cfg *Config) multiStream() bool { return cfg.Streams != nil || cfg.DiscoverStreams != nil }
 
@@ -31,8 +35,6 @@ func (cfg *Config) checkStreams() error {
 		return bad("Streams", "set Streams or DiscoverStreams, not both")
 	case cfg.Streams != nil && len(cfg.Streams) == 0:
 		return bad("Streams", "empty: name at least one stream")
-	case cfg.StreamDiscoveryInterval < 0:
-		return bad("StreamDiscoveryInterval", "must not be negative, got %v", cfg.StreamDiscoveryInterval)
 	case cfg.FormerStreams.After < 0:
 		return bad("FormerStreams", "After must not be negative, got %v", cfg.FormerStreams.After)
 	case cfg.FormerStreams.Delete > DeleteIfUndiscovered:
@@ -48,6 +50,11 @@ func (cfg *Config) checkStreams() error {
 	}
 	if cfg.StreamDiscoveryInterval == 0 {
 		cfg.StreamDiscoveryInterval = DefaultStreamDiscoveryInterval
+	}
+	if cfg.StreamDiscoveryInterval < minStreamDiscoveryInterval {
+		// As the other intervals: a tiny one would call DiscoverStreams
+		// in a busy loop.
+		return bad("StreamDiscoveryInterval", "%v is less than the minimum %v", cfg.StreamDiscoveryInterval, minStreamDiscoveryInterval)
 	}
 	if cfg.FormerStreams.After == 0 {
 		cfg.FormerStreams.After = DefaultFormerStreamsAfter
