@@ -69,7 +69,7 @@ func (co *coordinator) addStream(ctx context.Context, st *stream, fatal chan<- e
 func (co *coordinator) registerFanOut(ctx context.Context, st *stream) bool {
 	bo := registerBackoff
 	for {
-		arn, err := co.c.fanOutConsumer(ctx, st.name, st.arn)
+		arn, err := co.c.fanOutConsumer(ctx, st.log, st.name, st.arn)
 		if err == nil {
 			st.consumerARN = arn
 			return true

@@ -3,7 +3,9 @@ package consumer_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/big"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -275,6 +277,8 @@ func TestMultiStreamFanOut(t *testing.T) {
 		store := lease.NewMemoryStore()
 		cfg := multiConfig(acct, store, "w1", rec.Wrap(nil), "a", "b", "c")
 		cfg.Kinesis, cfg.Retrieval = k, EnhancedFanOut("")
+		logs := &syncBuffer{}
+		cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
 		w1 := start(t, cfg)
 		cfg.WorkerID = "w2"
 		w2 := start(t, cfg)
@@ -295,6 +299,14 @@ func TestMultiStreamFanOut(t *testing.T) {
 			subs[s.ConsumerARN[:len(acct.Stream("a").ARN())]]++
 		}
 		require.Len(t, subs, 3, "subscriptions through each stream's consumer")
+		active := 0
+		for _, line := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(line, "enhanced fan-out consumer ACTIVE") {
+				active++
+				require.Contains(t, line, " stream=", "registration logs name the stream")
+			}
+		}
+		require.Equal(t, 6, active, "each worker finds each stream's consumer ACTIVE")
 	})
 }
 
