@@ -299,14 +299,18 @@ func TestMultiStreamFanOut(t *testing.T) {
 			subs[s.ConsumerARN[:len(acct.Stream("a").ARN())]]++
 		}
 		require.Len(t, subs, 3, "subscriptions through each stream's consumer")
-		active := 0
+		// Each stream's records were read, so some worker found its stream
+		// consumer ACTIVE and said so, naming the stream.
+		active := map[string]bool{}
 		for _, line := range strings.Split(logs.String(), "\n") {
-			if strings.Contains(line, "enhanced fan-out consumer ACTIVE") {
-				active++
-				require.Contains(t, line, " stream=", "registration logs name the stream")
+			if !strings.Contains(line, "enhanced fan-out consumer ACTIVE") {
+				continue
 			}
+			_, stream, ok := strings.Cut(line, " stream=")
+			require.True(t, ok, "registration logs name the stream: %s", line)
+			active[strings.Fields(stream)[0]] = true
 		}
-		require.Equal(t, 6, active, "each worker finds each stream's consumer ACTIVE")
+		require.Len(t, active, 3, "each stream's consumer found ACTIVE")
 	})
 }
 
