@@ -19,28 +19,45 @@ import (
 // stream and lease store: one shard of KPL aggregates of 100 user records of
 // 100 bytes, a no-op processor. One op is one user record.
 func BenchmarkPipeline(b *testing.B) {
+	stream, want, proc, done := pipelineInput(b)
+	cfg := testConfig(stream, lease.NewMemoryStore(), "bench", func(string) RecordProcessor { return proc })
+	cfg.MaxRecords = 10000
+	measurePipeline(b, cfg, want, done)
+}
+
+// pipelineInput returns what the pipeline benchmarks read: one shard of KPL
+// aggregates of 100 user records of 100 bytes, at least b.N user records in
+// all (want), and a no-op processor that closes done once it has processed
+// them all. The stream's responses hold up to 10000 aggregates (100 MB):
+// 10 MiB responses, 5 a second, would measure the service's limits rather
+// than the consumer.
+func pipelineInput(b *testing.B) (stream *kcltest.Stream, want int64, proc RecordProcessor, done <-chan struct{}) {
 	const perAggregate = 100
 	agg := buildAggregate(b, perAggregate, 100)
 	aggregates := (b.N + perAggregate - 1) / perAggregate
-	// Responses of up to 10000 aggregates (100 MB): 10 MiB responses, 5 a
-	// second, would measure the service's limits rather than the consumer.
-	stream := kcltest.NewStream(1, kcltest.WithName(testStream), kcltest.WithResponseBytes(1<<30))
+	stream = kcltest.NewStream(1, kcltest.WithName(testStream), kcltest.WithResponseBytes(1<<30))
 	for range aggregates {
 		if _, err := stream.Put("pk", "", agg); err != nil {
 			b.Fatal(err)
 		}
 	}
-	want := int64(aggregates * perAggregate)
+	want = int64(aggregates * perAggregate)
 	var got atomic.Int64
-	done := make(chan struct{})
-	proc := RecordProcessorFunc(func(_ context.Context, batch *Batch) error {
+	all := make(chan struct{})
+	proc = RecordProcessorFunc(func(_ context.Context, batch *Batch) error {
 		if got.Add(int64(len(batch.Records))) == want {
-			close(done)
+			close(all)
 		}
 		return nil
 	})
-	cfg := testConfig(stream, lease.NewMemoryStore(), "bench", func(string) RecordProcessor { return proc })
-	cfg.MaxRecords = 10000
+	return stream, want, proc, all
+}
+
+// measurePipeline runs a consumer of cfg (without logs) until done, timing
+// it, and reports the heap allocations per user record (allocs/op is
+// rounded down to a whole number, allocs/record is not) and the user
+// records per second.
+func measurePipeline(b *testing.B, cfg Config, want int64, done <-chan struct{}) {
 	cfg.Logger = nil
 	c, err := New(cfg)
 	if err != nil {

@@ -69,7 +69,8 @@ type Config struct {
 	// with a context cancelled when the consumer stops.
 	DiscoverStreams func(ctx context.Context) ([]StreamConfig, error)
 	// StreamDiscoveryInterval is how often DiscoverStreams is called.
-	// Default 1m (DefaultStreamDiscoveryInterval), the Java KCL's interval.
+	// Default 1m (DefaultStreamDiscoveryInterval), the Java KCL's interval;
+	// at least 1ms.
 	StreamDiscoveryInterval time.Duration
 	// FormerStreams says what becomes of the leases of a stream no longer
 	// consumed. Default: they are kept.

@@ -198,6 +198,7 @@ func TestMultiStreamConfig(t *testing.T) {
 		{"Streams", func(c *Config) { c.Streams = []StreamConfig{{ARN: "arn:aws:s3:::bucket"}} }},
 		{"Streams", func(c *Config) { c.Streams = []StreamConfig{{Name: "a", InitialPosition: AtTimestamp(time.Time{})}} }},
 		{"StreamDiscoveryInterval", func(c *Config) { discover(c); c.StreamDiscoveryInterval = -1 }},
+		{"StreamDiscoveryInterval", func(c *Config) { discover(c); c.StreamDiscoveryInterval = time.Nanosecond }},
 		{"FormerStreams", func(c *Config) { c.FormerStreams.After = -1 }},
 		{"FormerStreams", func(c *Config) { c.FormerStreams.Delete = 9 }},
 		{"Kinesis", func(c *Config) { c.Kinesis = noKinesis{} }},

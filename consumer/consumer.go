@@ -89,7 +89,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		return err
 	}
 	if c.single != nil && c.cfg.Retrieval.FanOut() {
-		arn, err := c.fanOutConsumer(ctx, c.cfg.StreamName, c.cfg.StreamARN)
+		arn, err := c.fanOutConsumer(ctx, c.log, c.cfg.StreamName, c.cfg.StreamARN)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil // cancelled while registering

@@ -630,3 +630,26 @@ func (p *enderProc) ShardEnded(context.Context, ShardInfo) error {
 	p.onEnd()
 	return nil
 }
+
+// TestTrimmedParentChildrenStartAtTheirBeginning: an application started at
+// Latest, stopped while a shard had records to read, and restarted after
+// that shard was split and trimmed by retention: the children are reached
+// through the trimmed parent's lease, so they start at their beginning, not
+// at Latest (which would skip what was written to them meanwhile).
+func TestTrimmedParentChildrenStartAtTheirBeginning(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		stream := newStream(testStream, 1)
+		store := lease.NewMemoryStore()
+		require.NoError(t, store.Create(context.Background(), lease.Lease{Key: "shardId-000000000000", Checkpoint: checkpoint.Latest}))
+		_, _, err := stream.Split("shardId-000000000000", new(big.Int).Lsh(big.NewInt(1), 127))
+		require.NoError(t, err)
+		stream.Trim("shardId-000000000000")
+		putPlain(stream, "x", 50, 10)
+		col := newCollector()
+		cfg := testConfig(stream, store, "w1", col.processor())
+		cfg.InitialPosition = Latest
+		r := start(t, cfg)
+		waitFor(t, 2*time.Minute, "the children's records", func() bool { return col.unique() == 50 })
+		r.stop(t)
+	})
+}

@@ -47,7 +47,14 @@ func (co *coordinator) addStream(ctx context.Context, st *stream, fatal chan<- e
 		if co.c.cfg.Retrieval.FanOut() && st.multi && !co.registerFanOut(sctx, st) {
 			return
 		}
+		// Removed meanwhile (the registration's last answer may come after
+		// the removal): removeStream cancels sctx under smu, so either it
+		// finds the stream here and deletes it, or the stream is not added.
 		co.smu.Lock()
+		if sctx.Err() != nil {
+			co.smu.Unlock()
+			return
+		}
 		co.streams[st.info.ID] = st
 		co.smu.Unlock()
 		st.log.Info("consuming the stream", "initial_position", st.initial.String())
@@ -62,7 +69,7 @@ func (co *coordinator) addStream(ctx context.Context, st *stream, fatal chan<- e
 func (co *coordinator) registerFanOut(ctx context.Context, st *stream) bool {
 	bo := registerBackoff
 	for {
-		arn, err := co.c.fanOutConsumer(ctx, st.name, st.arn)
+		arn, err := co.c.fanOutConsumer(ctx, st.log, st.name, st.arn)
 		if err == nil {
 			st.consumerARN = arn
 			return true
@@ -86,8 +93,8 @@ func (co *coordinator) removeStream(st *stream) {
 	if co.streams[st.info.ID] == st {
 		delete(co.streams, st.info.ID)
 	}
+	st.cancel() // under smu: see addStream
 	co.smu.Unlock()
-	st.cancel()
 	co.post(event{kind: eventStreamRemoved, stream: st})
 }
 

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,47 +37,10 @@ func BenchmarkFanOutPipeline(b *testing.B) {
 }
 
 func benchFanOutPipeline(b *testing.B, perEvent int) {
-	const perAggregate = 100
-	agg := buildAggregate(b, perAggregate, 100)
-	aggregates := (b.N + perAggregate - 1) / perAggregate
-	stream := kcltest.NewStream(1, kcltest.WithName(testStream), kcltest.WithResponseBytes(1<<30))
-	for range aggregates {
-		if _, err := stream.Put("pk", "", agg); err != nil {
-			b.Fatal(err)
-		}
-	}
-	want := int64(aggregates * perAggregate)
-	var got atomic.Int64
-	done := make(chan struct{})
-	proc := RecordProcessorFunc(func(_ context.Context, batch *Batch) error {
-		if got.Add(int64(len(batch.Records))) == want {
-			close(done)
-		}
-		return nil
-	})
+	stream, want, proc, done := pipelineInput(b)
 	k, _ := newFanOut(stream, efotest.Options{EventRecords: perEvent})
 	cfg := fanOutConfig(k, lease.NewMemoryStore(), "bench", func(string) RecordProcessor { return proc })
-	cfg.Logger = nil
-	c, err := New(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	runErr := make(chan error, 1)
-	b.ReportAllocs()
-	b.ResetTimer()
-	mallocs := totalMallocs()
-	start := time.Now()
-	go func() { runErr <- c.Run(ctx) }()
-	<-done
-	elapsed := time.Since(start)
-	b.StopTimer()
-	b.ReportMetric(float64(totalMallocs()-mallocs)/float64(want), "allocs/record")
-	cancel()
-	if err := <-runErr; err != nil {
-		b.Fatal(err)
-	}
-	b.ReportMetric(float64(want)/elapsed.Seconds(), "records/s")
+	measurePipeline(b, cfg, want, done)
 }
 
 // totalMallocs is the number of heap allocations so far: allocs/op is
@@ -95,50 +57,13 @@ func totalMallocs() uint64 {
 // polling figure to compare BenchmarkFanOutPipeline with at equal decoding
 // cost (JSON and base64 in both). One op is one user record.
 func BenchmarkPipelineThroughSDK(b *testing.B) {
-	const perAggregate = 100
-	agg := buildAggregate(b, perAggregate, 100)
-	aggregates := (b.N + perAggregate - 1) / perAggregate
-	stream := kcltest.NewStream(1, kcltest.WithName(testStream), kcltest.WithResponseBytes(1<<30))
-	for range aggregates {
-		if _, err := stream.Put("pk", "", agg); err != nil {
-			b.Fatal(err)
-		}
-	}
-	want := int64(aggregates * perAggregate)
-	var got atomic.Int64
-	done := make(chan struct{})
-	proc := RecordProcessorFunc(func(_ context.Context, batch *Batch) error {
-		if got.Add(int64(len(batch.Records))) == want {
-			close(done)
-		}
-		return nil
-	})
+	stream, want, proc, done := pipelineInput(b)
 	srv := efotest.NewServer(efotest.Options{})
 	srv.AddStream(testStream, stream)
 	cfg := testConfig(stream, lease.NewMemoryStore(), "bench", func(string) RecordProcessor { return proc })
 	cfg.Kinesis = efotest.NewClient(srv)
 	cfg.MaxRecords = 10000
-	cfg.Logger = nil
-	c, err := New(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	runErr := make(chan error, 1)
-	b.ReportAllocs()
-	b.ResetTimer()
-	mallocs := totalMallocs()
-	start := time.Now()
-	go func() { runErr <- c.Run(ctx) }()
-	<-done
-	elapsed := time.Since(start)
-	b.StopTimer()
-	b.ReportMetric(float64(totalMallocs()-mallocs)/float64(want), "allocs/record")
-	cancel()
-	if err := <-runErr; err != nil {
-		b.Fatal(err)
-	}
-	b.ReportMetric(float64(want)/elapsed.Seconds(), "records/s")
+	measurePipeline(b, cfg, want, done)
 }
 
 // notifyingStream is the in-memory stream with change notification, so that

@@ -48,6 +48,41 @@ func TestShutdownOverrunStillCheckpointsAndReleases(t *testing.T) {
 	})
 }
 
+// TestShutdownOverrunInBatchStillCheckpointsIt: the batch in flight at
+// shutdown overruns ShutdownTimeout; its processor, its context cancelled,
+// reports it processed all the same: the final checkpoint covers it, so
+// the next owner does not process it again.
+func TestShutdownOverrunInBatchStillCheckpointsIt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		stream := newStream(testStream, 1)
+		putPlain(stream, "x", 10, 5)
+		store := lease.NewMemoryStore()
+		col := newCollector()
+		stuck := make(chan struct{})
+		var last Record
+		proc := RecordProcessorFunc(func(ctx context.Context, b *Batch) error {
+			if col.unique() < 10 {
+				col.add(b)
+				return nil
+			}
+			last = b.Records[len(b.Records)-1]
+			close(stuck)
+			<-ctx.Done() // past ShutdownTimeout
+			return nil   // and yet done
+		})
+		cfg := testConfig(stream, store, "w1", func(string) RecordProcessor { return proc })
+		cfg.CheckpointInterval = time.Hour // checkpoints deferred, not written
+		r := start(t, cfg)
+		waitFor(t, time.Minute, "10 records", func() bool { return col.unique() == 10 })
+		putPlain(stream, "y", 5, 5)
+		<-stuck
+		r.stop(t)
+		l := leaseOf(t, store, "shardId-000000000000")
+		require.Empty(t, l.Owner, "released")
+		require.Equal(t, last.Position(), l.Checkpoint, "the batch that overran, processed, is checkpointed")
+	})
+}
+
 // endLossProc records its callbacks; its ProcessRecords blocks until the
 // lease is lost, then reports success (the records were handled).
 type endLossProc struct {

@@ -132,8 +132,11 @@ func (ln *lineage) descendantLeased(id string) bool {
 	return false
 }
 
-// ancestorLeased reports whether an ancestor of id in the listing has a
-// lease. Answers are memoized: the shard syncer asks about every shard.
+// ancestorLeased reports whether an ancestor of id has a lease: one in the
+// listing, or a parent of a listed shard that retention removed from the
+// listing before the application read it to its end (its worker finishes
+// it, then the lineage leads on to its children, from their beginning).
+// Answers are memoized: the shard syncer asks about every shard.
 func (ln *lineage) ancestorLeased(id string) bool {
 	if v, ok := ln.ancestors[id]; ok {
 		return v
@@ -144,7 +147,7 @@ func (ln *lineage) ancestorLeased(id string) bool {
 	ln.ancestors[id] = false // Kinesis lineages have no cycles; this ends one anyway
 	v := false
 	for _, p := range ln.g.Parents(id) {
-		if ln.listed(p) && (ln.leased(p) || ln.ancestorLeased(p)) {
+		if ln.leased(p) || ln.ancestorLeased(p) {
 			v = true
 			break
 		}

@@ -3,7 +3,9 @@ package consumer_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/big"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -275,6 +277,8 @@ func TestMultiStreamFanOut(t *testing.T) {
 		store := lease.NewMemoryStore()
 		cfg := multiConfig(acct, store, "w1", rec.Wrap(nil), "a", "b", "c")
 		cfg.Kinesis, cfg.Retrieval = k, EnhancedFanOut("")
+		logs := &syncBuffer{}
+		cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
 		w1 := start(t, cfg)
 		cfg.WorkerID = "w2"
 		w2 := start(t, cfg)
@@ -283,8 +287,16 @@ func TestMultiStreamFanOut(t *testing.T) {
 		require.NoError(t, rec.WaitProcessed(ctx, written...))
 		w1.stop(t)
 		w2.stop(t)
-		// The server takes one iterator per subscription: the consumer none.
-		require.Equal(t, len(srv.Subscriptions()), acct.Calls(kcltest.OpGetShardIterator), "no polling with enhanced fan-out")
+		// The server takes one iterator per subscription it accepts (none
+		// for one refused while a lease moves between the workers, nor for
+		// one cancelled as its worker stops): the consumer takes none.
+		accepted := 0
+		for _, s := range srv.Subscriptions() {
+			if s.Err == nil {
+				accepted++
+			}
+		}
+		require.LessOrEqual(t, acct.Calls(kcltest.OpGetShardIterator), accepted, "no polling with enhanced fan-out")
 		for _, name := range []string{"a", "b", "c"} {
 			l, err := k.efo.ListStreamConsumers(context.Background(), &kinesis.ListStreamConsumersInput{StreamARN: strPtr(acct.Stream(name).ARN())})
 			require.NoError(t, err)
@@ -295,6 +307,18 @@ func TestMultiStreamFanOut(t *testing.T) {
 			subs[s.ConsumerARN[:len(acct.Stream("a").ARN())]]++
 		}
 		require.Len(t, subs, 3, "subscriptions through each stream's consumer")
+		// Each stream's records were read, so some worker found its stream
+		// consumer ACTIVE and said so, naming the stream.
+		active := map[string]bool{}
+		for _, line := range strings.Split(logs.String(), "\n") {
+			if !strings.Contains(line, "enhanced fan-out consumer ACTIVE") {
+				continue
+			}
+			_, stream, ok := strings.Cut(line, " stream=")
+			require.True(t, ok, "registration logs name the stream: %s", line)
+			active[strings.Fields(stream)[0]] = true
+		}
+		require.Len(t, active, 3, "each stream's consumer found ACTIVE")
 	})
 }
 
@@ -451,5 +475,70 @@ func TestMultiStreamStatusAndHooks(t *testing.T) {
 			require.Equal(t, "shardId-000000000000", e.Shard, "the lease manager's events name the shard, not the lease key")
 		}
 		require.Equal(t, map[string]bool{"a": true, "b": true}, streams, "checkpoints, by stream")
+	})
+}
+
+// slowRegistration is multiFanOut whose DescribeStreamConsumer calls on
+// stream b wait for release, and then answer whatever the call's context:
+// a response that arrives as the call is cancelled.
+type slowRegistration struct {
+	*multiFanOut
+	entered, release chan struct{}
+	once             atomic.Bool
+}
+
+func (k *slowRegistration) DescribeStreamConsumer(ctx context.Context, in *kinesis.DescribeStreamConsumerInput, optFns ...func(*kinesis.Options)) (*kinesis.DescribeStreamConsumerOutput, error) {
+	if in.StreamARN != nil && *in.StreamARN == k.Stream("b").ARN() && k.once.CompareAndSwap(false, true) {
+		close(k.entered)
+		<-k.release
+		return k.multiFanOut.DescribeStreamConsumer(context.WithoutCancel(ctx), in, optFns...)
+	}
+	return k.multiFanOut.DescribeStreamConsumer(ctx, in, optFns...)
+}
+
+// TestMultiStreamRemovedWhileRegistering: a stream that discovery drops
+// while its stream consumer is being registered is not consumed, even when
+// the registration's last answer comes after the removal.
+func TestMultiStreamRemovedWhileRegistering(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		acct := kcltest.NewAccount()
+		srv := efotest.NewServer(efotest.Options{})
+		a, b := mustCreate(t, acct, "a", 1), mustCreate(t, acct, "b", 1)
+		srv.AddStream("a", a)
+		srv.AddStream("b", b)
+		store := lease.NewMemoryStore()
+		idB := streamID(b)
+		keyB := idB.LeaseKey("shardId-000000000000")
+		require.NoError(t, store.Create(t.Context(), lease.Lease{Key: keyB, StreamID: idB, ShardID: "shardId-000000000000", Checkpoint: checkpoint.TrimHorizon}))
+		k := &slowRegistration{
+			multiFanOut: &multiFanOut{Account: acct, efo: efotest.NewClient(srv, func(o *kinesis.Options) { o.RetryMaxAttempts = 1 })},
+			entered:     make(chan struct{}), release: make(chan struct{}),
+		}
+		// b's stream consumer exists already: the call that waits is the
+		// one that finds it ACTIVE.
+		_, err := k.efo.RegisterStreamConsumer(t.Context(), &kinesis.RegisterStreamConsumerInput{StreamARN: strPtr(b.ARN()), ConsumerName: strPtr("test-app")})
+		require.NoError(t, err)
+		var names atomic.Pointer[[]StreamConfig]
+		names.Store(&[]StreamConfig{{Name: "a"}, {Name: "b"}})
+		rec := kcltest.NewRecorder()
+		cfg := multiConfig(acct, store, "w", rec.Wrap(nil))
+		cfg.Kinesis, cfg.Retrieval = k, EnhancedFanOut("")
+		cfg.Streams = nil
+		cfg.DiscoverStreams = func(context.Context) ([]StreamConfig, error) { return *names.Load(), nil }
+		cfg.StreamDiscoveryInterval = 10 * time.Second
+		w := start(t, cfg)
+		<-k.entered
+		names.Store(&[]StreamConfig{{Name: "a"}})
+		time.Sleep(time.Minute) // b removed by the next discovery
+		synctest.Wait()
+		close(k.release)
+		ra, _ := a.Put("k", "", []byte("a"))
+		rb, _ := b.Put("k", "", []byte("b: not consumed"))
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		require.NoError(t, rec.WaitProcessed(ctx, ra))
+		require.Error(t, rec.WaitProcessed(contextWithTimeout(t, 30*time.Second), rb), "b is not consumed")
+		require.Empty(t, leaseOf(t, store, keyB).Owner, "b's lease taken by no one")
+		w.stop(t)
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -23,8 +24,9 @@ var errConsumerDeleting = errors.New("the stream consumer is being deleted")
 // winner registered. Faults are retried with backoff until ctx is done; a
 // missing stream, a refused permission or an invalid argument is returned.
 //
-// The stream is named by its ARN, or by its name when the ARN is not known.
-func (c *Consumer) fanOutConsumer(ctx context.Context, streamName, streamARN string) (string, error) {
+// The stream is named by its ARN, or by its name when the ARN is not known;
+// log is the stream's logger.
+func (c *Consumer) fanOutConsumer(ctx context.Context, log *slog.Logger, streamName, streamARN string) (string, error) {
 	r := c.cfg.Retrieval
 	if r.kind == retrievalFanOutARN {
 		return r.arn, nil
@@ -32,9 +34,9 @@ func (c *Consumer) fanOutConsumer(ctx context.Context, streamName, streamARN str
 	name := r.consumerName(&c.cfg)
 	bo := registerBackoff
 	for {
-		arn, err := c.registerConsumer(ctx, streamName, &streamARN, name)
+		arn, err := c.registerConsumer(ctx, log, streamName, &streamARN, name)
 		if err == nil {
-			c.log.Info("enhanced fan-out consumer ACTIVE", "consumer", arn)
+			log.Info("enhanced fan-out consumer ACTIVE", "consumer", arn)
 			return arn, nil
 		}
 		if ctx.Err() != nil {
@@ -44,14 +46,14 @@ func (c *Consumer) fanOutConsumer(ctx context.Context, streamName, streamARN str
 			return "", fmt.Errorf("stream consumer %s: %w", name, err)
 		}
 		d := bo.next()
-		c.log.Warn("stream consumer registration failed; retrying", "consumer", name, "attempt", bo.attempt, "wait", d, "error", err)
+		log.Warn("stream consumer registration failed; retrying", "consumer", name, "attempt", bo.attempt, "wait", d, "error", err)
 		sleep(ctx, d)
 	}
 }
 
 // registerConsumer makes one attempt: describe, register if missing, wait
 // until ACTIVE.
-func (c *Consumer) registerConsumer(ctx context.Context, streamName string, streamARN *string, name string) (string, error) {
+func (c *Consumer) registerConsumer(ctx context.Context, log *slog.Logger, streamName string, streamARN *string, name string) (string, error) {
 	if *streamARN == "" {
 		out, err := c.cfg.Kinesis.(streamDescriber).DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(streamName)})
 		if err != nil {
@@ -76,7 +78,7 @@ func (c *Consumer) registerConsumer(ctx context.Context, streamName string, stre
 				err = errConsumerDeleting // and deleted since: register again
 			}
 		case err == nil && reg.Consumer != nil:
-			c.log.Info("registered the enhanced fan-out consumer", "consumer", aws.ToString(reg.Consumer.ConsumerARN))
+			log.Info("registered the enhanced fan-out consumer", "consumer", aws.ToString(reg.Consumer.ConsumerARN))
 			d = &kinesis.DescribeStreamConsumerOutput{ConsumerDescription: &types.ConsumerDescription{
 				ConsumerARN: reg.Consumer.ConsumerARN, ConsumerStatus: reg.Consumer.ConsumerStatus}}
 		case err == nil:
@@ -88,12 +90,12 @@ func (c *Consumer) registerConsumer(ctx context.Context, streamName string, stre
 	if err != nil {
 		return "", fmt.Errorf("describe: %w", err)
 	}
-	return c.waitActive(ctx, d.ConsumerDescription)
+	return c.waitActive(ctx, log, d.ConsumerDescription)
 }
 
 // waitActive polls the consumer until it is ACTIVE (a few seconds after its
 // registration on AWS).
-func (c *Consumer) waitActive(ctx context.Context, desc *types.ConsumerDescription) (string, error) {
+func (c *Consumer) waitActive(ctx context.Context, log *slog.Logger, desc *types.ConsumerDescription) (string, error) {
 	if desc == nil || aws.ToString(desc.ConsumerARN) == "" {
 		return "", errors.New("describe: no consumer in the response")
 	}
@@ -103,7 +105,7 @@ func (c *Consumer) waitActive(ctx context.Context, desc *types.ConsumerDescripti
 		if status == types.ConsumerStatusDeleting {
 			return "", errConsumerDeleting
 		}
-		c.log.Debug("waiting for the stream consumer to be ACTIVE", "consumer", arn, "status", status)
+		log.Debug("waiting for the stream consumer to be ACTIVE", "consumer", arn, "status", status)
 		if !sleep(ctx, bo.next()) {
 			return "", ctx.Err()
 		}

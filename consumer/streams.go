@@ -15,6 +15,10 @@ const (
 	DefaultFormerStreamsAfter      = time.Hour
 )
 
+// minStreamDiscoveryInterval is the least StreamDiscoveryInterval, as
+// ShardSyncInterval's.
+const minStreamDiscoveryInterval = time.Millisecond
+
 // multiStream reports whether cfg consumes several streams.
 func (cfg *Config) multiStream() bool { return cfg.Streams != nil || cfg.DiscoverStreams != nil }
 
@@ -31,8 +35,6 @@ func (cfg *Config) checkStreams() error {
 		return bad("Streams", "set Streams or DiscoverStreams, not both")
 	case cfg.Streams != nil && len(cfg.Streams) == 0:
 		return bad("Streams", "empty: name at least one stream")
-	case cfg.StreamDiscoveryInterval < 0:
-		return bad("StreamDiscoveryInterval", "must not be negative, got %v", cfg.StreamDiscoveryInterval)
 	case cfg.FormerStreams.After < 0:
 		return bad("FormerStreams", "After must not be negative, got %v", cfg.FormerStreams.After)
 	case cfg.FormerStreams.Delete > DeleteIfUndiscovered:
@@ -48,6 +50,11 @@ func (cfg *Config) checkStreams() error {
 	}
 	if cfg.StreamDiscoveryInterval == 0 {
 		cfg.StreamDiscoveryInterval = DefaultStreamDiscoveryInterval
+	}
+	if cfg.StreamDiscoveryInterval < minStreamDiscoveryInterval {
+		// As the other intervals: a tiny one would call DiscoverStreams
+		// in a busy loop.
+		return bad("StreamDiscoveryInterval", "%v is less than the minimum %v", cfg.StreamDiscoveryInterval, minStreamDiscoveryInterval)
 	}
 	if cfg.FormerStreams.After == 0 {
 		cfg.FormerStreams.After = DefaultFormerStreamsAfter
@@ -139,7 +146,8 @@ func (s StreamInfo) String() string {
 // release) and its leases are taken by no worker that agrees it is a former
 // stream. The policy only decides when the leases are deleted. A discovery
 // that fails, or that returns no stream at all, is taken for a fault: it
-// removes no stream and starts no deletion clock.
+// removes no stream and starts no deletion clock; nor is a stream discovered
+// but not yet described (DescribeStreamSummary failing) a former stream.
 type FormerStreams struct {
 	// Delete says when a former stream's leases are deleted. Default
 	// KeepStreamLeases.

@@ -105,6 +105,7 @@ func (s *streamSet) suspect(id lease.StreamID) bool {
 // A stream that cannot be described yet is left for the next round.
 func (s *streamSet) update(ctx context.Context, cfgs []StreamConfig, table []lease.Lease, now time.Time) streamChange {
 	var ch streamChange
+	var undescribed []StreamConfig
 	want := map[string]StreamConfig{}
 	for _, cfg := range cfgs {
 		if _, dup := want[cfg.key()]; dup {
@@ -136,6 +137,7 @@ func (s *streamSet) update(ctx context.Context, cfgs []StreamConfig, table []lea
 		case err != nil && cur == nil:
 			s.log.Warn("cannot describe a discovered stream; trying again", "stream", key, "error", err)
 			ch.unresolved++
+			undescribed = append(undescribed, cfg)
 			continue
 		case err != nil:
 			s.log.Warn("cannot describe a stream suspected gone; trying again", "stream", key, "error", err)
@@ -164,7 +166,7 @@ func (s *streamSet) update(ctx context.Context, cfgs []StreamConfig, table []lea
 		s.add(next)
 		ch.add = append(ch.add, next)
 	}
-	s.noteFormer(table, now)
+	s.noteFormer(table, undescribed, now)
 	return ch
 }
 
@@ -241,11 +243,13 @@ func (s *streamSet) drop(c *consumed, now time.Time) *consumed {
 
 // noteFormer records the streams the table holds leases of and that are
 // not consumed, from now if they were not known already, and forgets those
-// whose leases are gone.
-func (s *streamSet) noteFormer(table []lease.Lease, now time.Time) {
+// whose leases are gone. A stream discovered but not described yet
+// (undescribed) is wanted, not former: without its creation time, any
+// identity of its name (and account) in the table may be its own.
+func (s *streamSet) noteFormer(table []lease.Lease, undescribed []StreamConfig, now time.Time) {
 	inTable := map[lease.StreamID]bool{}
 	for _, l := range table {
-		if !l.MultiStream() || s.consuming(l.StreamID) {
+		if !l.MultiStream() || s.consuming(l.StreamID) || mayBe(undescribed, l.StreamID) {
 			continue
 		}
 		inTable[l.StreamID] = true
@@ -259,6 +263,23 @@ func (s *streamSet) noteFormer(table []lease.Lease, now time.Time) {
 			delete(s.former, id)
 		}
 	}
+}
+
+// mayBe reports whether id may be the stream of one of cfgs: the same name
+// and, for a configuration by ARN, the same account.
+func mayBe(cfgs []StreamConfig, id lease.StreamID) bool {
+	for _, cfg := range cfgs {
+		if cfg.ARN == "" {
+			if cfg.Name == id.Name {
+				return true
+			}
+			continue
+		}
+		if c, err := lease.NewStreamID(cfg.ARN, time.Unix(1, 0)); err == nil && c.Account == id.Account && c.Name == id.Name { // only the ARN's parts
+			return true
+		}
+	}
+	return false
 }
 
 // deletable returns the former streams whose leases the policy deletes

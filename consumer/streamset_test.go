@@ -197,3 +197,31 @@ func TestStreamSetDescribeFails(t *testing.T) {
 		require.Equal(t, []lease.StreamID{streamID(a)}, ids(added))
 	})
 }
+
+// TestStreamSetUndescribedKeepsLeases: a discovered stream that cannot be
+// described (throttled, or the permission is missing) is still wanted: its
+// leases are not a former stream's, whatever the policy and however long
+// it lasts. Deleting them would restart it at its initial position.
+func TestStreamSetUndescribedKeepsLeases(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := t.Context()
+		acct := kcltest.NewAccount()
+		a, b := mustCreate(t, acct, "a", 1), mustCreate(t, acct, "b", 1)
+		idA, idB := streamID(a), streamID(b)
+		table := []lease.Lease{
+			{Key: idA.LeaseKey("shardId-000000000000"), StreamID: idA, ShardID: "shardId-000000000000", Checkpoint: checkpoint.TrimHorizon},
+			{Key: idB.LeaseKey("shardId-000000000000"), StreamID: idB, ShardID: "shardId-000000000000", Checkpoint: checkpoint.TrimHorizon},
+		}
+		a.FailRate(kcltest.OpDescribeStreamSummary, 1, kcltest.ThrottlingError())
+		b.FailRate(kcltest.OpDescribeStreamSummary, 1, kcltest.ThrottlingError())
+		set := NewStreamSetForTest(acct, Latest, FormerStreams{Delete: DeleteIfUndiscovered, After: time.Hour})
+		start := time.Now()
+		cfgs := []StreamConfig{{Name: "a"}, {ARN: b.ARN()}}
+		for i := range 3 {
+			added, removed := set.Update(ctx, cfgs, table, start.Add(time.Duration(i)*time.Hour))
+			require.Empty(t, added)
+			require.Empty(t, removed)
+		}
+		require.Empty(t, set.Deletable(ctx, start.Add(3*time.Hour)), "discovered, not described yet: not former")
+	})
+}

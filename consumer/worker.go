@@ -381,7 +381,14 @@ func (w *shardWorker) processRecords(ctx context.Context, b *Batch, fb *fetchedB
 // tries again, and a lost lease cancels the worker's context.
 func (w *shardWorker) autoCheckpoint(ctx context.Context) {
 	if ctx.Err() != nil {
-		return // lease lost, or a hard stop: the final release writes what is deferred
+		if !errors.Is(context.Cause(ctx), errLeaseLost) {
+			// A hard stop (the shutdown overran ShutdownTimeout): the lease
+			// manager's final release writes what is deferred. (A lost
+			// lease may be held again already, by this worker's successor:
+			// nothing of this one's is deferred on it.)
+			_ = w.c.mgr.Defer(w.key, w.processed)
+		}
+		return
 	}
 	var err error
 	if time.Since(w.lastWrite) >= w.c.cfg.CheckpointInterval {
