@@ -65,6 +65,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"reset", "-app", "a", "-all", "-to", "sequence=12", "-stream", "s"}, "use -shard, not -all"},
 		{[]string{"reset", "-app", "a", "-shard", "x", "-to", "sequence=12"}, "reads the stream: name it with -stream"},
 		{[]string{"reset", "-app", "a", "-shard", "x", "-to", "timestamp=yesterday", "-stream", "s"}, "want an RFC 3339 time"},
+		{[]string{"reset", "-app", "a", "-shard", "x", "-to", "timestamp=2400-01-01T00:00:00Z", "-stream", "s"}, "is in the future"},
 		{[]string{"evict", "-app", "a"}, "name the worker to evict with -worker"},
 		{[]string{"evict", "-app", "a", "-worker", "w", "-watch", "0"}, "-watch 0 cannot tell"},
 		{[]string{"import", "-app", "a", "-stream", "s", "-source-table", "t"}, `-from "": the only source is vmware`},

@@ -112,7 +112,7 @@ func evict(ctx context.Context, w io.Writer, d deps, o *options) error {
 			// a release would complete the hand-off to a dead worker. The
 			// holder keeps processing; once it has released the lease to
 			// this worker, evict again.
-			skipped = append(skipped, evictItem{Shard: l.Key, Counter: l.Counter, Checkpoint: checkpointText(l), Result: resultSkipped,
+			skipped = append(skipped, evictItem{Stream: leaseStream(l), Shard: leaseShard(l), Counter: l.Counter, Checkpoint: checkpointText(l), Result: resultSkipped,
 				Reason: fmt.Sprintf("%s is handing it over to this worker and still processes it; evict again once it has released it", l.CheckpointOwner)})
 			continue
 		}

@@ -223,6 +223,30 @@ func TestEvictMultiStream(t *testing.T) {
 	require.Empty(t, storedLease(t, m.store, m.orders.LeaseKey("shardId-000000000000")).Owner)
 }
 
+// TestEvictMultiStreamHandOff: a lease being handed over to the evicted
+// worker is skipped, and named by its stream and shard like the others.
+func TestEvictMultiStreamHandOff(t *testing.T) {
+	m := newMultiTable(t)
+	to := msLease(m.audit, "shardId-000000000001", "w1", checkpoint.TrimHorizon)
+	to.CheckpointOwner = "holder"
+	create(t, m.store, to)
+	o := testOptions()
+	o.worker, o.force = "w1", true
+	var out bytes.Buffer
+	require.NoError(t, evict(context.Background(), &out, m.deps(), o))
+	var r evictReport
+	decode(t, out.Bytes(), &r)
+	require.Len(t, r.Items, 2)
+	results := map[[2]string]string{}
+	for _, it := range r.Items {
+		results[[2]string{it.Stream, it.Shard}] = it.Result
+	}
+	require.Equal(t, map[[2]string]string{
+		{m.orders.String(), "shardId-000000000000"}: resultDone,
+		{m.audit.String(), "shardId-000000000001"}:  resultSkipped,
+	}, results)
+}
+
 // TestImportRefusesMultiStreamTable: import writes single-stream leases.
 func TestImportRefusesMultiStreamTable(t *testing.T) {
 	m := newMultiTable(t)

@@ -29,8 +29,8 @@ func resetCommand() *command {
                        when it takes the lease (records written in between are
                        skipped)
   timestamp=RFC3339    resume at the first record that arrived at or after the
-                       time: the checkpoint becomes the last record before it
-                       (needs -stream)
+                       time, a past one: the checkpoint becomes the last
+                       record before it (needs -stream)
   sequence=N[/SUB]     record N (user record SUB of a KPL aggregate) counts as
                        processed: resume after it (needs -stream; -shard only)
 
@@ -223,6 +223,13 @@ func checkResetFlags(o *options) (resetTarget, error) {
 	}
 	if (target.kind == toSequence || target.kind == toTimestamp) && !o.hasStream() {
 		return resetTarget{}, usagef("-to %s reads the stream: name it with -stream (or -stream-arn)", o.to)
+	}
+	// A checkpoint names a record written already: it cannot make workers
+	// skip the records still to arrive before a time to come. (Looking back
+	// from such a time, positionAt would also step back further than a
+	// time.Duration holds for one centuries away.)
+	if target.kind == toTimestamp && target.at.After(time.Now()) {
+		return resetTarget{}, usagef("-to %s is in the future: a checkpoint cannot skip records not written yet (-to latest skips to the newest record)", o.to)
 	}
 	return target, nil
 }

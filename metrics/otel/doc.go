@@ -26,6 +26,10 @@
 // gokcl.records.dropped (reason), gokcl.records.misrouted, gokcl.checkpoints (kind, result),
 // gokcl.lease.renewals and gokcl.taker.cycles (result).
 //
+// A multi-stream consumer (consumer.Config.Streams or DiscoverStreams)
+// records each shard's measurements with the shard's own stream, and its
+// per-worker ones and taker figures with an empty stream.
+//
 // The observable gauges are read from each consumer's Status at collection,
 // so only the shards a worker holds have a lag. OpenTelemetry has no way to
 // delete a counter's series: a shard's counters keep their last value after

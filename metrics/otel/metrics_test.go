@@ -238,3 +238,26 @@ func TestCustomBuckets(t *testing.T) {
 		}
 	}
 }
+
+// A multi-stream consumer's Status names no stream of its own, and shard ids
+// repeat from stream to stream: each shard's lag and state carry the
+// shard's stream, so that two streams' shardId-000000000000 are two data
+// points rather than one overwriting the other.
+func TestMultiStreamShardsCarryTheirStream(t *testing.T) {
+	m, r := newMetrics(t)
+	w := &fakeStatus{}
+	w.set(consumer.Status{WorkerID: "w1", Running: true, Shards: []consumer.ShardStatus{
+		{Stream: "orders", StreamID: "123456789012:orders:1", ShardID: "shardId-000000000000", State: consumer.ShardProcessing, MillisBehindLatest: 1500},
+		{Stream: "payments", StreamID: "123456789012:payments:1", ShardID: "shardId-000000000000", State: consumer.ShardWaitingForParents, MillisBehindLatest: 20},
+	}})
+	m.watch(w)
+	require.Equal(t, map[string]float64{
+		"shard=shardId-000000000000,stream=orders,worker=w1":   1500,
+		"shard=shardId-000000000000,stream=payments,worker=w1": 20,
+	}, collect(t, r, "gokcl.millis_behind_latest"))
+	require.Equal(t, map[string]float64{
+		"shard=shardId-000000000000,state=processing,stream=orders,worker=w1":            1,
+		"shard=shardId-000000000000,state=waiting_for_parents,stream=payments,worker=w1": 1,
+	}, collect(t, r, "gokcl.shard.state"))
+	require.Equal(t, map[string]float64{"stream=,worker=w1": 2}, collect(t, r, "gokcl.leases.held"))
+}

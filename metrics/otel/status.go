@@ -5,6 +5,8 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/gokcl/kcl/consumer"
 )
 
 // observe is the callback of the observable gauges: it reads each watched
@@ -34,12 +36,25 @@ func (m *Metrics) observe(_ context.Context, o metric.Observer) error {
 		o.ObserveInt64(m.maxBuffered, st.MaxBufferedBytes, w)
 		for _, s := range st.Shards {
 			shard := attribute.String("shard", s.ShardID)
+			stream := attribute.String("stream", shardStream(st, s))
 			o.ObserveInt64(m.lag, s.MillisBehindLatest, metric.WithAttributes(
-				attribute.String("stream", st.Stream), attribute.String("worker", st.WorkerID), shard))
+				stream, attribute.String("worker", st.WorkerID), shard))
 			o.ObserveInt64(m.shardState, 1, metric.WithAttributes(
-				attribute.String("stream", st.Stream), attribute.String("worker", st.WorkerID), shard,
+				stream, attribute.String("worker", st.WorkerID), shard,
 				attribute.String("state", s.State.String())))
 		}
 	}
 	return nil
+}
+
+// shardStream is the stream attribute of a held shard: the consumer's
+// stream, or in a multi-stream consumer (whose Status names none) the
+// shard's own, as the hooks record its counters. Shard ids repeat from
+// stream to stream, so without it two streams' shards would be one data
+// point.
+func shardStream(st consumer.Status, s consumer.ShardStatus) string {
+	if s.Stream != "" {
+		return s.Stream
+	}
+	return st.Stream
 }

@@ -71,3 +71,50 @@ func TestMetricsOfARunningConsumer(t *testing.T) {
 		require.Equal(t, 2.0, series(t, reg, "gokcl_lease_events_total")["event=released,reason=requested,stream=orders,worker=w1"])
 	})
 }
+
+// A multi-stream consumer's Status names no stream of its own, and shard ids
+// repeat from stream to stream: each shard's gauges carry the shard's
+// stream, so that two streams' shardId-000000000000 are two series (the
+// registry refuses a whole scrape with one series twice), and the stopped
+// consumer leaves none behind.
+func TestMetricsOfAMultiStreamConsumer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		account := kcltest.NewAccount()
+		var written []kcltest.PutResult
+		for _, name := range []string{"orders", "payments"} {
+			s, err := account.CreateStream(name, 1)
+			require.NoError(t, err)
+			for i := range 10 {
+				w, err := s.Put(fmt.Sprintf("key-%d", i), "", []byte(name))
+				require.NoError(t, err)
+				written = append(written, w)
+			}
+		}
+		m := New(Options{})
+		reg := prometheus.NewPedanticRegistry()
+		reg.MustRegister(m)
+		rec := kcltest.NewRecorder()
+		cfg := kcltest.MultiStreamConfig(account, lease.NewMemoryStore(), "w1", rec.Wrap(nil), "orders", "payments")
+		cfg.Hooks = []consumer.Hook{m}
+		w, err := kcltest.Start(t.Context(), cfg)
+		require.NoError(t, err)
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		require.NoError(t, rec.WaitProcessed(ctx, written...))
+		time.Sleep(2 * time.Second) // the lags of the batches processed
+
+		_, err = reg.Gather()
+		require.NoError(t, err)
+		require.Equal(t, map[string]float64{
+			"shard=shardId-000000000000,stream=orders,worker=w1":   0,
+			"shard=shardId-000000000000,stream=payments,worker=w1": 0,
+		}, series(t, reg, "gokcl_millis_behind_latest"))
+		require.Len(t, series(t, reg, "gokcl_shard_state"), 2)
+
+		require.NoError(t, w.Stop())
+		for _, name := range []string{"gokcl_records_processed_total", "gokcl_millis_behind_latest", "gokcl_leases_held",
+			"gokcl_healthy", "gokcl_lease_table_leases"} {
+			require.Empty(t, series(t, reg, name), name)
+		}
+	})
+}

@@ -39,6 +39,10 @@
 // gokcl_lease_renewal_duration_seconds, gokcl_taker_cycles_total and
 // gokcl_taker_cycle_duration_seconds.
 //
+// A multi-stream consumer (consumer.Config.Streams or DiscoverStreams)
+// labels each shard's series with the shard's own stream, and its
+// per-worker series and taker figures with an empty stream.
+//
 // The gauges of the first table and of the workers are read from each
 // consumer's Status when Prometheus scrapes; the rest are counted as the
 // events happen, at a cost of a few label lookups per batch, never per

@@ -2,6 +2,8 @@ package kclprom
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gokcl/kcl/consumer"
 )
 
 // statusDescs are the gauges read from consumers' Status at collection:
@@ -58,8 +60,20 @@ func (d *statusDescs) collect(ch chan<- prometheus.Metric, sources []statusSourc
 		gauge(d.buffered, float64(st.BufferedBytes), st.Stream, st.WorkerID)
 		gauge(d.maxBuffered, float64(st.MaxBufferedBytes), st.Stream, st.WorkerID)
 		for _, s := range st.Shards {
-			gauge(d.millisBehind, float64(s.MillisBehindLatest), st.Stream, st.WorkerID, s.ShardID)
-			gauge(d.shardState, 1, st.Stream, st.WorkerID, s.ShardID, s.State.String())
+			stream := shardStream(st, s)
+			gauge(d.millisBehind, float64(s.MillisBehindLatest), stream, st.WorkerID, s.ShardID)
+			gauge(d.shardState, 1, stream, st.WorkerID, s.ShardID, s.State.String())
 		}
 	}
+}
+
+// shardStream is the stream label of a held shard: the consumer's stream,
+// or in a multi-stream consumer (whose Status names none) the shard's own,
+// as the hooks label its counters. Shard ids repeat from stream to stream,
+// so without it two streams' shards would be one series, twice.
+func shardStream(st consumer.Status, s consumer.ShardStatus) string {
+	if s.Stream != "" {
+		return s.Stream
+	}
+	return st.Stream
 }

@@ -48,6 +48,8 @@ type Delivery struct {
 	N           int
 }
 
+// String names the delivery in findings: record, worker and incarnation,
+// shard and time.
 func (d Delivery) String() string {
 	return fmt.Sprintf("%s:%d by %s#%d in %s at %s", d.Key, d.N, d.Worker, d.Incarnation, d.Shard, d.At.Format("15:04:05.000"))
 }
@@ -71,6 +73,7 @@ const (
 	OpDelete
 )
 
+// String names the operation in findings: create, update or delete.
 func (o LeaseOp) String() string {
 	return [...]string{"create", "update", "delete"}[o]
 }
@@ -106,6 +109,8 @@ func (w LeaseWrite) Holder() string {
 	return w.Owner
 }
 
+// String describes the write in findings: the lease after it, and how it
+// was made.
 func (w LeaseWrite) String() string {
 	s := fmt.Sprintf("%s %s via %s at %s: owner %q", w.Op, w.Key, w.Via, w.At.Format("15:04:05.000"), w.Owner)
 	if w.CheckpointOwner != "" {

@@ -46,6 +46,7 @@ const (
 
 var actionNames = [numActions]string{"kill", "restart", "pause", "partition", "storm", "split", "merge", "lineage", "shard-count"}
 
+// String names the action as the schedule and the summaries print it.
 func (a Action) String() string {
 	if a < numActions {
 		return actionNames[a]
@@ -66,6 +67,8 @@ type Event struct {
 	For  time.Duration
 }
 
+// String describes the event for the run's log: when, what, which target
+// and for how long.
 func (e Event) String() string {
 	return fmt.Sprintf("%6.2fs %-11s pick %.3f for %v", e.At.Seconds(), e.Action, e.Pick, e.For.Round(time.Millisecond))
 }
