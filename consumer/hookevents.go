@@ -5,6 +5,9 @@ import "time"
 // BatchFetched is one batch read from Kinesis, for HookBatchFetched.
 type BatchFetched struct {
 	// Stream is Config.StreamName (or StreamARN); Worker is the WorkerID.
+	// Stream is the shard's stream name (Config.StreamName, or the stream
+	// of a multi-stream consumer's shard); Worker is Config.WorkerID; Shard
+	// is the shard id.
 	Stream, Worker, Shard string
 	// Records is the number of Kinesis records in the response (before KPL
 	// deaggregation).
@@ -34,6 +37,9 @@ type BatchFetched struct {
 // FetchError is a failed fetch (or enhanced fan-out subscription) that will
 // be retried, for HookFetchError.
 type FetchError struct {
+	// Stream is the shard's stream name (Config.StreamName, or the stream
+	// of a multi-stream consumer's shard); Worker is Config.WorkerID; Shard
+	// is the shard id.
 	Stream, Worker, Shard string
 	// Err is the failure.
 	Err error
@@ -70,6 +76,9 @@ func (e FetchError) Result() string {
 // BatchProcessed is one call of RecordProcessor.ProcessRecords, for
 // HookBatchProcessed.
 type BatchProcessed struct {
+	// Stream is the shard's stream name (Config.StreamName, or the stream
+	// of a multi-stream consumer's shard); Worker is Config.WorkerID; Shard
+	// is the shard id.
 	Stream, Worker, Shard string
 	// Records is the number of user records in the batch; Bytes the sum of
 	// their Data.
@@ -114,16 +123,24 @@ func (r DropReason) String() string {
 // RecordsDropped is user records fetched and not delivered, for
 // HookRecordsDropped.
 type RecordsDropped struct {
+	// Stream is the shard's stream name (Config.StreamName, or the stream
+	// of a multi-stream consumer's shard); Worker is Config.WorkerID; Shard
+	// is the shard id.
 	Stream, Worker, Shard string
-	Records               int
-	Reason                DropReason
+	// Records is the number of user records dropped; Reason why.
+	Records int
+	Reason  DropReason
 }
 
 // ShardStateChange is a step in a shard's life on this worker, for
 // HookShardState.
 type ShardStateChange struct {
+	// Stream is the shard's stream name (Config.StreamName, or the stream
+	// of a multi-stream consumer's shard); Worker is Config.WorkerID; Shard
+	// is the shard id.
 	Stream, Worker, Shard string
-	State                 ShardState
+	// State is the shard's new state.
+	State ShardState
 	// Cause, for ShardStopped, is why the worker stopped: nil when the shard
 	// was processed to its end or released at shutdown, an error wrapping
 	// ErrLeaseLost when the lease was lost.

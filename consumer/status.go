@@ -108,10 +108,11 @@ func (s Status) Healthy() bool { return s.Running && len(s.Problems) == 0 }
 type ShardStatus struct {
 	// Stream is the shard's stream in a multi-stream consumer: its name, and
 	// its identifier (lease.StreamID) in StreamID; both empty otherwise.
-	Stream   string     `json:"stream,omitempty"`
-	StreamID string     `json:"stream_id,omitempty"`
-	ShardID  string     `json:"shard"`
-	State    ShardState `json:"state"`
+	Stream   string `json:"stream,omitempty"`
+	StreamID string `json:"stream_id,omitempty"`
+	// ShardID is the shard's id; State what its worker is doing.
+	ShardID string     `json:"shard"`
+	State   ShardState `json:"state"`
 	// Checkpoint is the lease's checkpoint as this worker last wrote (or
 	// read) it; a deferred checkpoint is not in it until written.
 	Checkpoint checkpoint.Position `json:"checkpoint"`

@@ -194,7 +194,9 @@ type LeaseEvent struct {
 	Stream, Worker string
 	// Shard is the shard id: the lease's key, or the shard part of a
 	// multi-stream lease's key.
-	Shard  string
+	Shard string
+	// Kind is what happened to the lease; Reason why, when the kind has
+	// reasons (zero otherwise).
 	Kind   LeaseEventKind
 	Reason LeaseReason
 	// PreviousOwner is the owner the lease was taken or stolen from (the
@@ -213,6 +215,8 @@ type LeaseEvent struct {
 
 // Renewal is one renewal write, for HookRenewal.
 type Renewal struct {
+	// Stream is Config.Stream (a multi-stream lease's stream name); Worker
+	// is Config.WorkerID; Shard is the shard id.
 	Stream, Worker, Shard string
 	// Latency is the write's duration.
 	Latency time.Duration
@@ -259,8 +263,11 @@ func (k CheckpointKind) String() string {
 // CheckpointWrite is one checkpoint written to the lease table (or refused),
 // for HookCheckpoint.
 type CheckpointWrite struct {
+	// Stream is Config.Stream (a multi-stream lease's stream name); Worker
+	// is Config.WorkerID; Shard is the shard id.
 	Stream, Worker, Shard string
-	Kind                  CheckpointKind
+	// Kind is the write that carried the checkpoint.
+	Kind CheckpointKind
 	// Position is the checkpoint written.
 	Position checkpoint.Position
 	// Latency is the write's duration.
@@ -272,6 +279,7 @@ type CheckpointWrite struct {
 
 // TakerCycle is one taker cycle, for HookTakerCycle.
 type TakerCycle struct {
+	// Stream is Config.Stream; Worker is Config.WorkerID.
 	Stream, Worker string
 	// Duration is the whole cycle's; Scan the table scan's.
 	Duration, Scan time.Duration
