@@ -23,6 +23,8 @@ type CheckConfig struct {
 
 // Findings counts the violations of one property and keeps the first few.
 type Findings struct {
+	// N is the number of violations; Examples describes the first few
+	// (at most 8).
 	N        int
 	Examples []string
 }

@@ -38,14 +38,14 @@ func recordData(key string, n int) string { return key + ":" + strconv.Itoa(n) }
 
 // Delivery is one user record handed to a processor.
 type Delivery struct {
-	Worker      string // worker id
-	Incarnation int    // which process of that worker, from 0
-	Line        int    // line number in that process's output: its delivery order
-	At          time.Time
-	Shard       string
-	Pos         checkpoint.Position
-	Key         string
-	N           int
+	Worker      string              // worker id
+	Incarnation int                 // which process of that worker, from 0
+	Line        int                 // line number in that process's output: its delivery order
+	At          time.Time           // when the processor got it
+	Shard       string              // the shard it was read from
+	Pos         checkpoint.Position // its sequence and sub-sequence number
+	Key         string              // its partition key
+	N           int                 // its number among Key's records, from 0
 }
 
 // String names the delivery in findings: record, worker and incarnation,
@@ -93,11 +93,11 @@ type LeaseWrite struct {
 	// leaseOwner and checkpointOwner. Every other write sets the counter.
 	KeepsCounter bool
 
-	Key             string
-	Owner           string // leaseOwner
-	CheckpointOwner string // checkpointOwner: the holder while a hand-off is under way
-	Counter         int64
-	Checkpoint      checkpoint.Position
+	Key             string              // leaseKey
+	Owner           string              // leaseOwner
+	CheckpointOwner string              // checkpointOwner: the holder while a hand-off is under way
+	Counter         int64               // leaseCounter
+	Checkpoint      checkpoint.Position // checkpoint and its sub-sequence number
 }
 
 // Holder is the worker holding the lease after the write: the checkpoint

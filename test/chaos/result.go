@@ -13,11 +13,11 @@ import (
 
 // Result is one run's outcome.
 type Result struct {
-	Seed     uint64
-	Profile  string
-	Dir      string // the workers' outputs and logs
-	Duration time.Duration
-	Report   *Report
+	Seed     uint64        // the run's seed: the same seed replays it
+	Profile  string        // the profile's name
+	Dir      string        // the workers' outputs and logs
+	Duration time.Duration // the whole run's, chaos and drain
+	Report   *Report       // the checker's findings; nil if the run ended before the check
 	// Problems are failures outside the checker's properties: a worker
 	// that exited on its own or did not stop when asked, a harness error.
 	Problems []string

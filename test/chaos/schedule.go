@@ -64,7 +64,8 @@ type Event struct {
 	// Pick chooses the target (a worker, a shard) among those eligible when
 	// the event happens, as a fraction of their number.
 	Pick float64
-	For  time.Duration
+	// For is the length of the action's episode (see the actions).
+	For time.Duration
 }
 
 // String describes the event for the run's log: when, what, which target
@@ -75,9 +76,9 @@ func (e Event) String() string {
 
 // Profile is the shape of a run.
 type Profile struct {
-	Name    string
-	Shards  int // open shards at the start
-	Workers int
+	Name    string // the name make chaos takes in PROFILE
+	Shards  int    // open shards at the start
+	Workers int    // worker processes at the start
 	// Chaos is the length of the phase with faults, process events and
 	// reshards; the producer writes throughout it.
 	Chaos time.Duration
