@@ -46,10 +46,15 @@ integration-names:
 		| grep -vE ':func TestIntegration|:func TestMain\(' || true); \
 	if [ -n "$$bad" ]; then echo "integration tests must be named TestIntegration*:"; echo "$$bad"; exit 1; fi
 
+# The race detector changes allocation counts (and drops sync.Pool entries),
+# so the allocation tests also run once without it.
+ALLOC_TESTS = Allocations|DoNotAllocate|CostNothing|DoNotPinData
+
 # The other modules' tests run here too (bench/'s compatibility tests, the
 # metrics back-ends' tests).
 unit:
 	$(GO) test -race -count=1 ./...
+	$(GO) test -count=1 -run '$(ALLOC_TESTS)' ./deagg/ ./consumer/ ./lease/
 	@for m in $(SUBMODULES); do echo "(cd $$m && $(GO) test -race -count=1 ./...)"; (cd $$m && $(GO) test -race -count=1 ./...); done
 
 # with-emulators starts a pair of test servers for one recipe and stops them
