@@ -15,10 +15,17 @@ import (
 
 func evictWith(t *testing.T, s adminStore, worker string, force bool) (evictReport, error) {
 	t.Helper()
+	return evictDeps(t, testDeps(s, nil), worker, force)
+}
+
+// evictDeps runs evict -worker worker (with -force if force) on d, and
+// decodes its JSON report.
+func evictDeps(t *testing.T, d deps, worker string, force bool) (evictReport, error) {
+	t.Helper()
 	o := testOptions()
 	o.worker, o.force = worker, force
 	var out bytes.Buffer
-	err := evict(context.Background(), &out, testDeps(s, nil), o)
+	err := evict(context.Background(), &out, d, o)
 	var r evictReport
 	if out.Len() > 0 {
 		decode(t, out.Bytes(), &r)

@@ -207,12 +207,8 @@ func TestResetMultiStreamAmbiguous(t *testing.T) {
 func TestEvictMultiStream(t *testing.T) {
 	m := newMultiTable(t)
 	create(t, m.store, msLease(m.audit, "shardId-000000000001", "w1", checkpoint.TrimHorizon))
-	o := testOptions()
-	o.worker, o.force = "w1", true
-	var out bytes.Buffer
-	require.NoError(t, evict(context.Background(), &out, m.deps(), o))
-	var r evictReport
-	decode(t, out.Bytes(), &r)
+	r, err := evictDeps(t, m.deps(), "w1", true)
+	require.NoError(t, err)
 	require.Len(t, r.Items, 2)
 	streams := map[string]string{}
 	for _, it := range r.Items {
@@ -230,12 +226,8 @@ func TestEvictMultiStreamHandOff(t *testing.T) {
 	to := msLease(m.audit, "shardId-000000000001", "w1", checkpoint.TrimHorizon)
 	to.CheckpointOwner = "holder"
 	create(t, m.store, to)
-	o := testOptions()
-	o.worker, o.force = "w1", true
-	var out bytes.Buffer
-	require.NoError(t, evict(context.Background(), &out, m.deps(), o))
-	var r evictReport
-	decode(t, out.Bytes(), &r)
+	r, err := evictDeps(t, m.deps(), "w1", true)
+	require.NoError(t, err)
 	require.Len(t, r.Items, 2)
 	results := map[[2]string]string{}
 	for _, it := range r.Items {
